@@ -164,8 +164,8 @@ func TestCBOROversize(t *testing.T) {
 		t.Fatalf("map of CBORMaxElements+1 pairs: err = %v, want ErrOversize", err)
 	}
 
-	nest := func(depth int) []byte { // [[[...[0]...]]]
-		return append(bytes.Repeat([]byte{0x81}, depth-1), 0x00)
+	nest := func(levels int) []byte { // [[[...[0]...]]], levels arrays deep
+		return append(bytes.Repeat([]byte{0x81}, levels), 0x00)
 	}
 	if err := Unmarshal(nest(CBORMaxDepth), &v); err != nil {
 		t.Fatalf("depth %d: %v", CBORMaxDepth, err)
