@@ -1,0 +1,605 @@
+package transport
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultIdleTimeout      = 30 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultDrainTimeout     = 5 * time.Second
+	DefaultMaxStreams       = 256
+)
+
+// Config configures a Transport. Only Key is required.
+type Config struct {
+	// Key is the node's Ed25519 key; its public half is the node's identity
+	// on the network and the key peers pin when they dial us.
+	Key ed25519.PrivateKey
+	// ListenAddr is the UDP address to bind, e.g. ":7446" or "127.0.0.1:0".
+	// Empty means ":0". The same socket dials out, so a node behind NAT
+	// talks from the port it forwards.
+	ListenAddr string
+	// MaxFrame limits every frame this node reads, and every frame it
+	// writes (the peer is assumed to use the same limit). 0 means
+	// DefaultMaxFrame; at most 1 GiB.
+	MaxFrame int
+	// IdleTimeout closes a connection that hears nothing for this long;
+	// keepalives make that mean "the peer is gone". 0 means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// HandshakeTimeout bounds the QUIC+TLS handshake and the time a peer
+	// has to send a stream header once it opened a stream.
+	// 0 means DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// KeepAlivePeriod is how often an otherwise idle connection pings, which
+	// also keeps NAT mappings open. 0 means IdleTimeout/2; negative disables.
+	KeepAlivePeriod time.Duration
+	// DrainTimeout is how long Close lets running handlers finish before it
+	// cancels their contexts. 0 means DefaultDrainTimeout.
+	DrainTimeout time.Duration
+	// MaxStreams is how many streams a peer may have open to us at once on
+	// one connection; further ones wait in the peer's OpenStream.
+	// 0 means DefaultMaxStreams.
+	MaxStreams int
+	// Logger receives connection and stream problems. nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) withDefaults() (Config, error) {
+	cfg := *c
+	if len(cfg.Key) != ed25519.PrivateKeySize {
+		return cfg, fmt.Errorf("%w: private key has %d bytes, want %d", ErrBadKey, len(cfg.Key), ed25519.PrivateKeySize)
+	}
+	if cfg.ListenAddr == "" {
+		cfg.ListenAddr = ":0"
+	}
+	if cfg.MaxFrame == 0 {
+		cfg.MaxFrame = DefaultMaxFrame
+	}
+	if cfg.MaxFrame < 0 || cfg.MaxFrame > maxFrameLimit {
+		return cfg, fmt.Errorf("transport: MaxFrame %d not in 1..%d", cfg.MaxFrame, maxFrameLimit)
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.KeepAlivePeriod == 0 {
+		cfg.KeepAlivePeriod = cfg.IdleTimeout / 2
+	}
+	if cfg.KeepAlivePeriod < 0 {
+		cfg.KeepAlivePeriod = 0
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
+	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg, nil
+}
+
+// Peer is the other end of a connection. Key is verified by the TLS
+// handshake; Addr is where its packets come from (after any NAT).
+type Peer struct {
+	Key  ed25519.PublicKey
+	Addr net.Addr
+}
+
+// Handler serves one request (or one Send message, whose answer is dropped).
+// ctx ends when the requester gives up, the connection dies or the
+// Transport stops draining. A returned error reaches the requester as a
+// *RemoteError carrying err.Error().
+type Handler func(ctx context.Context, peer Peer, req []byte) ([]byte, error)
+
+// StreamHandler serves one stream opened by a peer with OpenStream. ctx ends
+// when the peer resets the stream, the connection dies or the Transport stops
+// draining. The transport closes s when the handler returns.
+type StreamHandler func(ctx context.Context, peer Peer, s *Stream)
+
+type route struct {
+	h  Handler
+	sh StreamHandler
+}
+
+// Stats are cumulative counters, for the monitor.
+type Stats struct {
+	ConnsDialed   uint64 // successful outgoing handshakes
+	ConnsAccepted uint64 // successful incoming handshakes
+	OpenConns     int    // connections alive now, both directions
+	StreamsIn     uint64 // streams peers opened to us
+	StreamsOut    uint64 // streams we opened
+}
+
+// Transport is one node's endpoint: a UDP socket, a QUIC listener on it, a
+// pool of connections to peers, and the protocol handlers. All methods are
+// safe for concurrent use.
+type Transport struct {
+	cfg      Config
+	log      *slog.Logger
+	pub      ed25519.PublicKey
+	cert     tls.Certificate
+	qconf    *quic.Config
+	udp      *net.UDPConn
+	qt       *quic.Transport
+	ln       *quic.Listener
+	ipv4Only bool // the socket cannot reach IPv6 destinations
+
+	// lifetime ends at the very end of Close and aborts dials in flight.
+	lifetime context.Context
+	stopAll  context.CancelFunc
+	// handlerBase is the parent of every handler context; Close cancels it
+	// when DrainTimeout runs out.
+	handlerBase   context.Context
+	stopHandlers  context.CancelFunc
+	handlers      sync.WaitGroup // running serveStream goroutines
+	loops         sync.WaitGroup // accept loops and dial goroutines
+	closeOnce     sync.Once
+	closeErr      error
+	closingFlag   atomic.Bool
+	routesMu      sync.RWMutex
+	routes        map[string]route
+	mu            sync.Mutex // guards the fields below and WaitGroup.Add after Close began
+	closing       bool
+	pool          map[poolKey]*peerConn // the connection to use per (addr, key)
+	conns         map[*peerConn]struct{}
+	dialing       map[poolKey]*dialCall
+	connsDialed   atomic.Uint64
+	connsAccepted atomic.Uint64
+	streamsIn     atomic.Uint64
+	streamsOut    atomic.Uint64
+}
+
+// poolKey names a peer: the same key at another address is another entry,
+// because the caller asked for that address.
+type poolKey struct {
+	addr netip.AddrPort
+	key  [ed25519.PublicKeySize]byte
+}
+
+type peerConn struct {
+	conn *quic.Conn
+	peer Peer
+	key  poolKey
+}
+
+// alive reports whether the connection has not been closed yet. A connection
+// whose peer vanished stays "alive" until the idle timeout or a stateless
+// reset tells quic-go.
+func (pc *peerConn) alive() bool { return pc.conn.Context().Err() == nil }
+
+type dialCall struct {
+	done chan struct{}
+	pc   *peerConn
+	err  error
+}
+
+// Listen binds cfg.ListenAddr and starts accepting connections. Handlers may
+// be registered before or after; a stream for an unregistered protocol is
+// refused with ErrUnknownProtocol at the opener.
+func Listen(cfg Config) (*Transport, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	pub := cfg.Key.Public().(ed25519.PublicKey)
+	cert, err := newCertificate(cfg.Key)
+	if err != nil {
+		return nil, err
+	}
+	resetKey, err := statelessResetKey(cfg.Key)
+	if err != nil {
+		return nil, err
+	}
+	laddr, err := net.ResolveUDPAddr("udp", cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: listen address %q: %w", cfg.ListenAddr, err)
+	}
+	udp, err := net.ListenUDP("udp", laddr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: listen on %s: %w", cfg.ListenAddr, err)
+	}
+	bound := udp.LocalAddr().(*net.UDPAddr)
+	t := &Transport{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "transport", "node", hex.EncodeToString(pub[:8])),
+		pub:      pub,
+		cert:     cert,
+		udp:      udp,
+		ipv4Only: bound.IP.To4() != nil && !bound.IP.IsUnspecified(),
+		routes:   make(map[string]route),
+		pool:     make(map[poolKey]*peerConn),
+		conns:    make(map[*peerConn]struct{}),
+		dialing:  make(map[poolKey]*dialCall),
+	}
+	t.qconf = &quic.Config{
+		HandshakeIdleTimeout:  cfg.HandshakeTimeout,
+		MaxIdleTimeout:        cfg.IdleTimeout,
+		KeepAlivePeriod:       cfg.KeepAlivePeriod,
+		MaxIncomingStreams:    int64(cfg.MaxStreams),
+		MaxIncomingUniStreams: -1, // every borgios stream is bidirectional
+	}
+	t.qt = &quic.Transport{Conn: udp, StatelessResetKey: resetKey}
+	t.ln, err = t.qt.Listen(serverTLS(cert), t.qconf)
+	if err != nil {
+		_ = t.qt.Close()
+		_ = udp.Close()
+		return nil, fmt.Errorf("transport: starting QUIC listener: %w", err)
+	}
+	t.lifetime, t.stopAll = context.WithCancel(context.Background())
+	t.handlerBase, t.stopHandlers = context.WithCancel(t.lifetime)
+	t.loops.Add(1)
+	go t.acceptConns()
+	t.log.Debug("listening", "addr", udp.LocalAddr().String())
+	return t, nil
+}
+
+// Addr is the bound UDP address; with ListenAddr ":0" it holds the real port.
+func (t *Transport) Addr() net.Addr { return t.udp.LocalAddr() }
+
+// PublicKey is this node's key, the one peers must pin to reach it.
+func (t *Transport) PublicKey() ed25519.PublicKey { return t.pub }
+
+// MaxFrame is the effective frame size limit.
+func (t *Transport) MaxFrame() int { return t.cfg.MaxFrame }
+
+// Handle registers h for requests and messages naming proto, replacing any
+// handler for proto; a nil h removes it. It panics on an invalid name, which
+// is a programming error.
+func (t *Transport) Handle(proto string, h Handler) {
+	t.setRoute(proto, route{h: h})
+}
+
+// HandleStream registers h for streams naming proto, replacing any handler
+// for proto; a nil h removes it. It panics on an invalid name.
+func (t *Transport) HandleStream(proto string, h StreamHandler) {
+	t.setRoute(proto, route{sh: h})
+}
+
+func (t *Transport) setRoute(proto string, r route) {
+	if err := validProtocol(proto); err != nil {
+		panic(err)
+	}
+	t.routesMu.Lock()
+	defer t.routesMu.Unlock()
+	if r.h == nil && r.sh == nil {
+		delete(t.routes, proto)
+		return
+	}
+	t.routes[proto] = r
+}
+
+func (t *Transport) route(proto string) route {
+	t.routesMu.RLock()
+	defer t.routesMu.RUnlock()
+	return t.routes[proto]
+}
+
+// Stats returns a snapshot of the counters.
+func (t *Transport) Stats() Stats {
+	t.mu.Lock()
+	open := len(t.conns)
+	t.mu.Unlock()
+	return Stats{
+		ConnsDialed:   t.connsDialed.Load(),
+		ConnsAccepted: t.connsAccepted.Load(),
+		OpenConns:     open,
+		StreamsIn:     t.streamsIn.Load(),
+		StreamsOut:    t.streamsOut.Load(),
+	}
+}
+
+func (t *Transport) isClosing() bool { return t.closingFlag.Load() }
+
+// Close shuts the transport down gracefully: it stops accepting connections
+// and streams (new streams are refused with ErrPeerClosed at the opener),
+// lets running handlers finish for up to DrainTimeout, then cancels their
+// contexts, closes every connection with application error 0, releases the
+// socket and waits for all of its goroutines. Requests this node has in
+// flight fail with ErrClosed. Close is idempotent.
+func (t *Transport) Close() error {
+	t.closeOnce.Do(func() { t.closeErr = t.shutdown() })
+	return t.closeErr
+}
+
+func (t *Transport) shutdown() error {
+	t.mu.Lock()
+	t.closing = true
+	t.closingFlag.Store(true)
+	t.mu.Unlock()
+
+	var errs []error
+	if err := t.ln.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("transport: closing listener: %w", err))
+	}
+
+	drained := make(chan struct{})
+	go func() {
+		t.handlers.Wait()
+		close(drained)
+	}()
+	timer := time.NewTimer(t.cfg.DrainTimeout)
+	select {
+	case <-drained:
+		timer.Stop()
+	case <-timer.C:
+		t.log.Warn("handlers still running after drain timeout; cancelling them", "timeout", t.cfg.DrainTimeout)
+		t.stopHandlers()
+	}
+
+	// Closing the connections also unblocks handlers stuck in stream I/O
+	// after their context was cancelled.
+	t.mu.Lock()
+	conns := make([]*peerConn, 0, len(t.conns))
+	for pc := range t.conns {
+		conns = append(conns, pc)
+	}
+	t.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, pc := range conns {
+		wg.Go(func() { _ = pc.conn.CloseWithError(codeNoError, "node shutting down") })
+	}
+	wg.Wait()
+	<-drained
+	t.stopAll()
+
+	if err := t.qt.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("transport: closing QUIC transport: %w", err))
+	}
+	if err := t.udp.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("transport: closing socket: %w", err))
+	}
+	t.loops.Wait()
+	return errors.Join(errs...)
+}
+
+// acceptConns registers every incoming connection and serves its streams.
+func (t *Transport) acceptConns() {
+	defer t.loops.Done()
+	for {
+		c, err := t.ln.Accept(context.Background())
+		if err != nil {
+			return // listener closed
+		}
+		state := c.ConnectionState().TLS
+		key, err := peerKey(rawCerts(state.PeerCertificates))
+		if err != nil {
+			// The TLS config already refused such peers; this is a guard
+			// against a future config change, not an expected path.
+			t.log.Warn("accepted connection without a valid key", "remote", c.RemoteAddr().String(), "err", err)
+			_ = c.CloseWithError(codeProtocol, "bad certificate")
+			continue
+		}
+		pc := newPeerConn(c, key)
+		if !t.register(pc) {
+			_ = c.CloseWithError(codeNoError, "node shutting down")
+			continue
+		}
+		t.connsAccepted.Add(1)
+		t.log.Debug("connection accepted", "peer", hex.EncodeToString(key[:8]), "remote", c.RemoteAddr().String())
+	}
+}
+
+func rawCerts(certs []*x509.Certificate) [][]byte {
+	out := make([][]byte, len(certs))
+	for i, c := range certs {
+		out[i] = c.Raw
+	}
+	return out
+}
+
+func newPeerConn(c *quic.Conn, key ed25519.PublicKey) *peerConn {
+	pc := &peerConn{conn: c, peer: Peer{Key: key, Addr: c.RemoteAddr()}}
+	if ua, ok := c.RemoteAddr().(*net.UDPAddr); ok {
+		pc.key.addr = normalize(ua.AddrPort())
+	}
+	copy(pc.key.key[:], key)
+	return pc
+}
+
+func normalize(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// register adds a live connection to the pool and starts serving the streams
+// the peer opens on it; incoming connections are reusable for our own
+// requests too, which is what lets us reach a peer behind NAT. It returns
+// false if the transport is closing.
+func (t *Transport) register(pc *peerConn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closing {
+		return false
+	}
+	t.conns[pc] = struct{}{}
+	if cur := t.pool[pc.key]; cur == nil || !cur.alive() {
+		t.pool[pc.key] = pc
+	}
+	t.loops.Add(1)
+	go t.serveConn(pc)
+	return true
+}
+
+func (t *Transport) forget(pc *peerConn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.conns, pc)
+	if t.pool[pc.key] == pc {
+		delete(t.pool, pc.key)
+	}
+}
+
+// serveConn accepts the streams a peer opens on pc until pc dies.
+func (t *Transport) serveConn(pc *peerConn) {
+	defer t.loops.Done()
+	defer t.forget(pc)
+	for {
+		qs, err := pc.conn.AcceptStream(context.Background())
+		if err != nil {
+			t.log.Debug("connection ended", "peer", hex.EncodeToString(pc.peer.Key[:8]), "err", err)
+			return
+		}
+		t.streamsIn.Add(1)
+		if !t.startHandler() {
+			reset(qs, codeShuttingDown)
+			continue
+		}
+		go t.serveStream(pc, qs)
+	}
+}
+
+// startHandler counts a new stream goroutine unless Close has begun; the
+// check and the Add share t.mu so Close never waits on a growing group.
+func (t *Transport) startHandler() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closing {
+		return false
+	}
+	t.handlers.Add(1)
+	return true
+}
+
+// connect returns a live connection to (addr, key), dialling if the pool has
+// none. Concurrent callers for the same peer share one dial. reused is true
+// if the connection existed before this call: a reused connection may have
+// died without quic-go knowing yet, which is when one retry is worth it.
+func (t *Transport) connect(ctx context.Context, addr string, key ed25519.PublicKey) (pc *peerConn, reused bool, err error) {
+	if len(key) != ed25519.PublicKeySize {
+		return nil, false, fmt.Errorf("%w: peer key has %d bytes, want %d", ErrBadKey, len(key), ed25519.PublicKeySize)
+	}
+	ap, err := t.resolve(ctx, addr)
+	if err != nil {
+		return nil, false, err
+	}
+	k := poolKey{addr: ap}
+	copy(k.key[:], key)
+
+	t.mu.Lock()
+	if t.closing {
+		t.mu.Unlock()
+		return nil, false, ErrClosed
+	}
+	if cur := t.pool[k]; cur != nil && cur.alive() {
+		t.mu.Unlock()
+		return cur, true, nil
+	}
+	dc := t.dialing[k]
+	if dc == nil {
+		dc = &dialCall{done: make(chan struct{})}
+		t.dialing[k] = dc
+		t.loops.Add(1)
+		// The dial runs on its own goroutine and the transport's lifetime,
+		// not the caller's context: one impatient caller must not fail the
+		// others waiting on the same dial.
+		go t.dial(k, addr, append(ed25519.PublicKey(nil), key...), dc)
+	}
+	t.mu.Unlock()
+
+	select {
+	case <-dc.done:
+		return dc.pc, false, dc.err
+	case <-ctx.Done():
+		return nil, false, fmt.Errorf("transport: waiting for connection to %s: %w", addr, context.Cause(ctx))
+	}
+}
+
+func (t *Transport) dial(k poolKey, addr string, key ed25519.PublicKey, dc *dialCall) {
+	defer t.loops.Done()
+	seen := &pinnedKey{}
+	c, err := t.qt.Dial(t.lifetime, net.UDPAddrFromAddrPort(k.addr), clientTLS(t.cert, addr, key, seen), t.qconf)
+	var pc *peerConn
+	switch {
+	case err != nil:
+		var wrong *WrongPeerKeyError
+		if actual := seen.get(); !errors.As(err, &wrong) && actual != nil && !actual.Equal(key) {
+			wrong = &WrongPeerKeyError{Addr: addr, Expected: key, Actual: actual}
+		}
+		if wrong != nil {
+			err = wrong
+		} else if t.isClosing() {
+			err = fmt.Errorf("%w: dial %s: %w", ErrClosed, addr, err)
+		} else {
+			err = fmt.Errorf("transport: dial %s: %w", addr, err)
+		}
+	default:
+		// The pin already ran in the handshake; checking the negotiated
+		// state again costs nothing and guards against a resumed session
+		// ever slipping past VerifyPeerCertificate.
+		got, kerr := peerKey(rawCerts(c.ConnectionState().TLS.PeerCertificates))
+		if kerr == nil && !got.Equal(key) {
+			kerr = &WrongPeerKeyError{Addr: addr, Expected: key, Actual: got}
+		}
+		if kerr != nil {
+			_ = c.CloseWithError(codeProtocol, "wrong key")
+			err = kerr
+			break
+		}
+		pc = newPeerConn(c, key)
+		pc.key = k // keep the caller's address form, the one later lookups use
+		if !t.register(pc) {
+			_ = c.CloseWithError(codeNoError, "node shutting down")
+			pc, err = nil, ErrClosed
+			break
+		}
+		t.connsDialed.Add(1)
+	}
+	if err != nil {
+		t.log.Debug("dial failed", "addr", addr, "err", err)
+	}
+	t.mu.Lock()
+	delete(t.dialing, k)
+	t.mu.Unlock()
+	dc.pc, dc.err = pc, err
+	close(dc.done)
+}
+
+// resolve turns "host:port" into the address form used as pool key.
+func (t *Transport) resolve(ctx context.Context, addr string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return normalize(ap), nil
+	}
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("transport: address %q: %w", addr, err)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		p, lerr := net.DefaultResolver.LookupPort(ctx, "udp", portStr)
+		if lerr != nil {
+			return netip.AddrPort{}, fmt.Errorf("transport: address %q: bad port: %w", addr, lerr)
+		}
+		port = uint64(p)
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("transport: resolving %q: %w", host, err)
+	}
+	for _, ip := range ips {
+		ip = ip.Unmap()
+		if !t.ipv4Only || ip.Is4() {
+			return netip.AddrPortFrom(ip, uint16(port)), nil
+		}
+	}
+	return netip.AddrPort{}, fmt.Errorf("transport: %q has no address this socket can reach", host)
+}
