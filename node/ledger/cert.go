@@ -1,0 +1,302 @@
+package ledger
+
+import (
+	"crypto/ed25519"
+	"fmt"
+)
+
+const (
+	voteDomain   = "borgios/ledger/vote/v1\x00"
+	maxBlockSize = 1 << 16
+)
+
+// Vote is one witness's signature on a block hash: "this block is valid
+// and the only one I will ever sign for its (account, sequence)".
+type Vote struct {
+	Witness uint16 // index into the genesis witness set
+	Block   Hash
+	Sig     Signature
+}
+
+func voteDigest(g Hash, block Hash) Hash { return hashWith(voteDomain, g[:], block[:]) }
+
+// VerifyVote checks a vote's signature against the genesis witness set.
+func VerifyVote(g *Genesis, v Vote) error {
+	if int(v.Witness) >= len(g.Witnesses) {
+		return fmt.Errorf("vote by witness %d: %w", v.Witness, ErrUnknownWitness)
+	}
+	d := voteDigest(g.hash, v.Block)
+	if !ed25519.Verify(g.Witnesses[v.Witness], d[:], v.Sig[:]) {
+		return fmt.Errorf("vote by witness %d: %w", v.Witness, ErrBadSignature)
+	}
+	return nil
+}
+
+// Encode returns the vote's bytes: witness u16 | block [32] | sig [64].
+func (v Vote) Encode() []byte {
+	var w writer
+	w.u16(v.Witness)
+	w.hash(v.Block)
+	w.sig(v.Sig)
+	return w.b
+}
+
+// DecodeVote decodes a vote (signature not checked).
+func DecodeVote(data []byte) (Vote, error) {
+	r := reader{b: data}
+	v := Vote{Witness: r.u16("witness"), Block: r.hash("block"), Sig: r.sig("signature")}
+	return v, r.done("vote")
+}
+
+// WitnessSig is one signature inside a certificate.
+type WitnessSig struct {
+	Witness uint16
+	Sig     Signature
+}
+
+// Certificate is a block with a quorum of witness signatures. A certified
+// block is final: no other block can be certified for its (account, seq)
+// unless more than f witnesses misbehave, and then their signatures prove it.
+//
+// Layout: block length u32 | block | count u8 | (witness u16 | sig [64])*
+// with witness indices strictly ascending, so the encoding is canonical.
+type Certificate struct {
+	Block *Block
+	Sigs  []WitnessSig
+
+	hash Hash // cached Block.Hash()
+}
+
+// BlockHash is the certified block's hash.
+func (c *Certificate) BlockHash() Hash {
+	if c.hash.IsZero() {
+		c.hash = c.Block.Hash()
+	}
+	return c.hash
+}
+
+// Encode returns the certificate's canonical bytes.
+func (c *Certificate) Encode() []byte {
+	blk := c.Block.Encode()
+	var w writer
+	w.b = make([]byte, 0, 4+len(blk)+1+len(c.Sigs)*66)
+	w.u32(uint32(len(blk)))
+	w.bytes(blk)
+	w.u8(uint8(len(c.Sigs)))
+	for _, s := range c.Sigs {
+		w.u16(s.Witness)
+		w.sig(s.Sig)
+	}
+	return w.b
+}
+
+// DecodeCertificate decodes canonical certificate bytes. Signatures are
+// checked by Verify, against a genesis.
+func DecodeCertificate(data []byte) (*Certificate, error) {
+	r := reader{b: data}
+	n := r.u32("block length")
+	if r.err == nil && n > maxBlockSize {
+		return nil, fmt.Errorf("decode certificate: block of %d bytes: %w", n, ErrMalformed)
+	}
+	raw := r.take(int(n), "block")
+	if r.err != nil {
+		return nil, fmt.Errorf("decode certificate: %w", r.err)
+	}
+	b, err := DecodeBlock(raw)
+	if err != nil {
+		return nil, fmt.Errorf("decode certificate: %w", err)
+	}
+	c := &Certificate{Block: b}
+	count := int(r.u8("signature count"))
+	if r.err == nil && (count == 0 || count > MaxWitnesses) {
+		return nil, fmt.Errorf("decode certificate: %d signatures: %w", count, ErrMalformed)
+	}
+	for i := 0; i < count && r.err == nil; i++ {
+		s := WitnessSig{Witness: r.u16("witness"), Sig: r.sig("witness signature")}
+		if r.err == nil && i > 0 && s.Witness <= c.Sigs[i-1].Witness {
+			return nil, fmt.Errorf("decode certificate: witness indices not strictly ascending: %w", ErrNonCanonical)
+		}
+		c.Sigs = append(c.Sigs, s)
+	}
+	if err := r.done("certificate"); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Verify checks that the block belongs to g's network and carries at least
+// a quorum of valid signatures by distinct genesis witnesses. It does not
+// re-check the ledger rules; Ledger.Add does. skip names a witness whose
+// signature the caller already trusts (a witness checking a certificate
+// for a block it voted for itself), or -1.
+func (c *Certificate) Verify(g *Genesis, skip int) error {
+	if c.Block.Genesis != g.hash {
+		return fmt.Errorf("certificate: %w", ErrWrongNetwork)
+	}
+	d := voteDigest(g.hash, c.BlockHash())
+	valid := 0
+	for i, s := range c.Sigs {
+		if int(s.Witness) >= len(g.Witnesses) {
+			return fmt.Errorf("certificate signature by witness %d: %w", s.Witness, ErrUnknownWitness)
+		}
+		if i > 0 && s.Witness <= c.Sigs[i-1].Witness {
+			return fmt.Errorf("certificate: %w", ErrDuplicateWitness)
+		}
+		if int(s.Witness) == skip {
+			valid++
+			continue
+		}
+		if !ed25519.Verify(g.Witnesses[s.Witness], d[:], s.Sig[:]) {
+			return fmt.Errorf("certificate signature by witness %d: %w", s.Witness, ErrBadSignature)
+		}
+		valid++
+	}
+	if valid < g.q {
+		return fmt.Errorf("certificate has %d of %d signatures: %w", valid, g.q, ErrInsufficientSignatures)
+	}
+	return nil
+}
+
+// CertBuilder collects votes for one block until they make a certificate.
+type CertBuilder struct {
+	g     *Genesis
+	block *Block
+	hash  Hash
+	sigs  map[uint16]Signature
+}
+
+// NewCertBuilder starts collecting votes for b.
+func NewCertBuilder(g *Genesis, b *Block) *CertBuilder {
+	return &CertBuilder{g: g, block: b, hash: b.Hash(), sigs: make(map[uint16]Signature)}
+}
+
+// Add checks a vote and adds it. It returns the certificate once a quorum
+// of distinct witnesses voted, nil before. A vote for another block is
+// refused with ErrVoteForOtherBlock; keep it, with the block it names, as
+// possible equivocation evidence.
+func (cb *CertBuilder) Add(v Vote) (*Certificate, error) {
+	if v.Block != cb.hash {
+		return nil, fmt.Errorf("vote by witness %d: %w", v.Witness, ErrVoteForOtherBlock)
+	}
+	if _, dup := cb.sigs[v.Witness]; dup {
+		return cb.cert(), nil
+	}
+	if err := VerifyVote(cb.g, v); err != nil {
+		return nil, err
+	}
+	cb.sigs[v.Witness] = v.Sig
+	return cb.cert(), nil
+}
+
+func (cb *CertBuilder) cert() *Certificate {
+	if len(cb.sigs) < cb.g.q {
+		return nil
+	}
+	c := &Certificate{Block: cb.block, hash: cb.hash}
+	for i := range uint16(len(cb.g.Witnesses)) {
+		if s, ok := cb.sigs[i]; ok {
+			c.Sigs = append(c.Sigs, WitnessSig{Witness: i, Sig: s})
+		}
+	}
+	return c
+}
+
+// Equivocation proves that one witness signed two different blocks for
+// the same (account, sequence): anyone holding the genesis can check it,
+// and the witness set's governance can remove the witness for it.
+type Equivocation struct {
+	Witness uint16
+	A, B    *Block
+	SigA    Signature
+	SigB    Signature
+}
+
+// Verify checks the evidence.
+func (e *Equivocation) Verify(g *Genesis) error {
+	if e.A == nil || e.B == nil {
+		return fmt.Errorf("equivocation: missing block: %w", ErrNotEquivocation)
+	}
+	if e.A.Account != e.B.Account || e.A.Seq != e.B.Seq {
+		return fmt.Errorf("equivocation: blocks for different slots: %w", ErrNotEquivocation)
+	}
+	ha, hb := e.A.Hash(), e.B.Hash()
+	if ha == hb {
+		return fmt.Errorf("equivocation: same block: %w", ErrNotEquivocation)
+	}
+	if err := VerifyVote(g, Vote{Witness: e.Witness, Block: ha, Sig: e.SigA}); err != nil {
+		return fmt.Errorf("equivocation, first vote: %w", err)
+	}
+	if err := VerifyVote(g, Vote{Witness: e.Witness, Block: hb, Sig: e.SigB}); err != nil {
+		return fmt.Errorf("equivocation, second vote: %w", err)
+	}
+	return nil
+}
+
+// Encode returns the evidence's bytes:
+// witness u16 | len u32 | block A | sig A | len u32 | block B | sig B.
+func (e *Equivocation) Encode() []byte {
+	var w writer
+	w.u16(e.Witness)
+	for _, p := range []struct {
+		b *Block
+		s Signature
+	}{{e.A, e.SigA}, {e.B, e.SigB}} {
+		raw := p.b.Encode()
+		w.u32(uint32(len(raw)))
+		w.bytes(raw)
+		w.sig(p.s)
+	}
+	return w.b
+}
+
+// DecodeEquivocation decodes evidence (check it with Verify).
+func DecodeEquivocation(data []byte) (*Equivocation, error) {
+	r := reader{b: data}
+	e := &Equivocation{Witness: r.u16("witness")}
+	for i := 0; i < 2; i++ {
+		n := r.u32("block length")
+		if r.err == nil && n > maxBlockSize {
+			return nil, fmt.Errorf("decode equivocation: block of %d bytes: %w", n, ErrMalformed)
+		}
+		raw := r.take(int(n), "block")
+		if r.err != nil {
+			return nil, fmt.Errorf("decode equivocation: %w", r.err)
+		}
+		b, err := DecodeBlock(raw)
+		if err != nil {
+			return nil, fmt.Errorf("decode equivocation: %w", err)
+		}
+		s := r.sig("signature")
+		if i == 0 {
+			e.A, e.SigA = b, s
+		} else {
+			e.B, e.SigB = b, s
+		}
+	}
+	if err := r.done("equivocation"); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// FindEquivocations returns evidence against every witness that signed
+// both of two conflicting certificates (same account and sequence,
+// different blocks). Quorum intersection guarantees at least f+1 of them.
+func FindEquivocations(g *Genesis, a, b *Certificate) []*Equivocation {
+	if a.Block.Account != b.Block.Account || a.Block.Seq != b.Block.Seq || a.BlockHash() == b.BlockHash() {
+		return nil
+	}
+	var out []*Equivocation
+	for _, sa := range a.Sigs {
+		for _, sb := range b.Sigs {
+			if sa.Witness != sb.Witness {
+				continue
+			}
+			e := &Equivocation{Witness: sa.Witness, A: a.Block, B: b.Block, SigA: sa.Sig, SigB: sb.Sig}
+			if e.Verify(g) == nil {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
