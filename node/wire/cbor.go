@@ -25,7 +25,15 @@ func mustEncMode() cbor.EncMode {
 	// integer and float forms, map keys and struct fields sorted bytewise,
 	// no indefinite lengths. Equal values always give equal bytes, so a
 	// payload can be hashed, compared and signed by value.
-	m, err := cbor.CoreDetEncOptions().EncMode()
+	opts := cbor.CoreDetEncOptions()
+	// No tags at all: a tag-free profile has one way to say each thing
+	// (a tagged and an untagged time would decode to the same value and
+	// re-encode to one of them). time.Time becomes an RFC 3339 string,
+	// which loses nothing; protocol messages should carry int64 Unix ms
+	// anyway, as the envelope does.
+	opts.TagsMd = cbor.TagsForbidden
+	opts.Time = cbor.TimeRFC3339Nano
+	m, err := opts.EncMode()
 	if err != nil {
 		panic("wire: cbor encoder options: " + err.Error())
 	}
@@ -37,6 +45,7 @@ func mustDecMode() cbor.DecMode {
 		// Two values for one key would let two readers see two messages.
 		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
 		IndefLength:      cbor.IndefLengthForbidden,
+		TagsMd:           cbor.TagsForbidden,
 		MaxNestedLevels:  CBORMaxDepth,
 		MaxArrayElements: CBORMaxElements,
 		MaxMapPairs:      CBORMaxElements,
@@ -52,17 +61,24 @@ func mustDecMode() cbor.DecMode {
 // envelopes. Struct fields follow the `cbor` tags of fxamacker/cbor (with
 // `json` tags as fallback); prefer small integer keys (`cbor:"1,keyasint"`)
 // for compact frequent messages.
+//
+// Marshal refuses values that Unmarshal would refuse (too deep, too many
+// elements, integers beyond 64 bits, which need a bignum tag), so a sender
+// learns at once rather than every receiver later.
 func Marshal(v any) ([]byte, error) {
 	b, err := encMode.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("wire: cbor marshal %T: %w", v, err)
 	}
+	if err := decMode.Wellformed(b); err != nil {
+		return nil, fmt.Errorf("wire: cbor marshal %T: result outside the payload profile: %w", v, err)
+	}
 	return b, nil
 }
 
 // Unmarshal decodes one CBOR item into v (a non-nil pointer). It rejects
-// trailing bytes, duplicate map keys, indefinite lengths and invalid UTF-8
-// (ErrMalformed), and nesting or element counts above the limits
+// trailing bytes, duplicate map keys, indefinite lengths, tags and invalid
+// UTF-8 (ErrMalformed), and nesting or element counts above the limits
 // (ErrOversize). Unknown struct fields are ignored so that messages can
 // grow new fields.
 func Unmarshal(b []byte, v any) error {

@@ -2,11 +2,14 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"math"
+	"math/big"
 	"reflect"
 	"testing"
+	"time"
 )
 
 type cborSample struct {
@@ -136,13 +139,18 @@ func TestCBORRejects(t *testing.T) {
 	})
 }
 
+// cborHead encodes a CBOR major type and argument by hand, so the oversize
+// tests do not depend on Marshal (which refuses to produce such items).
+func cborHead(major byte, n uint64) []byte {
+	b := make([]byte, 9)
+	b[0] = major<<5 | 27
+	binary.BigEndian.PutUint64(b[1:], n)
+	return b
+}
+
 func TestCBOROversize(t *testing.T) {
 	arr := func(n int) []byte {
-		b, err := Marshal(make([]int, n)) // not []uint8: that encodes as a byte string
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+		return append(cborHead(4, uint64(n)), make([]byte, n)...) // [0, 0, ...]
 	}
 	var v any
 	if err := Unmarshal(arr(CBORMaxElements), &v); err != nil {
@@ -151,16 +159,16 @@ func TestCBOROversize(t *testing.T) {
 	if err := Unmarshal(arr(CBORMaxElements+1), &v); !errors.Is(err, ErrOversize) {
 		t.Fatalf("array of CBORMaxElements+1: err = %v, want ErrOversize", err)
 	}
+	if _, err := Marshal(make([]int, CBORMaxElements+1)); err == nil {
+		t.Fatal("Marshal produced an array Unmarshal refuses")
+	}
 
-	m := make(map[int]bool, CBORMaxElements+1)
+	m := cborHead(5, CBORMaxElements+1)
 	for i := 0; i <= CBORMaxElements; i++ {
-		m[i] = true
+		m = append(m, cborHead(0, uint64(i))...)
+		m = append(m, 0xf5)
 	}
-	b, err := Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Unmarshal(b, &v); !errors.Is(err, ErrOversize) {
+	if err := Unmarshal(m, &v); !errors.Is(err, ErrOversize) {
 		t.Fatalf("map of CBORMaxElements+1 pairs: err = %v, want ErrOversize", err)
 	}
 
@@ -178,5 +186,38 @@ func TestCBOROversize(t *testing.T) {
 func TestCBORMarshalError(t *testing.T) {
 	if _, err := Marshal(make(chan int)); err == nil {
 		t.Fatal("Marshal of a channel succeeded")
+	}
+}
+
+func TestCBORTagFreeProfile(t *testing.T) {
+	var v any
+	for _, h := range []string{"c11a514b67b0", "c249010000000000000000", "d82a4100", "c074323031332d30332d32315432303a30343a30305a"} {
+		if err := Unmarshal(unhex(t, h), &v); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("tagged item %s: err = %v, want ErrMalformed", h, err)
+		}
+	}
+	small, huge := big.NewInt(-5), new(big.Int).Lsh(big.NewInt(1), 70)
+	if b, err := Marshal(small); err != nil || hex.EncodeToString(b) != "24" {
+		t.Fatalf("small big.Int: %x, %v", b, err)
+	}
+	if _, err := Marshal(huge); err == nil {
+		t.Fatal("a 71-bit big.Int was encoded; it needs a tag receivers refuse")
+	}
+	deep := []any{}
+	for i := 0; i < CBORMaxDepth; i++ {
+		deep = []any{deep}
+	}
+	if _, err := Marshal(deep); err == nil {
+		t.Fatal("Marshal produced nesting that Unmarshal refuses")
+	}
+	// time.Time travels as an RFC 3339 string, without loss.
+	at := time.Date(2026, 1, 2, 3, 4, 5, 678901234, time.UTC)
+	b, err := Marshal(at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back time.Time
+	if err := Unmarshal(b, &back); err != nil || !back.Equal(at) {
+		t.Fatalf("time round trip: %v, %v", back, err)
 	}
 }
