@@ -253,10 +253,13 @@ func (n *Node) confirmDead(s *suspicion) {
 // successor ranked before it is confirmed dead too.
 func (n *Node) rootOrSuccessorDead(s *suspicion) {
 	r := n.replica
-	if r == nil || !r.synced || n.status != StatusMember {
+	if r == nil || !r.synced || n.status != StatusMember || !n.isReplicaPos() {
 		return
 	}
 	if s.purpose == suspectRoot {
+		if s.target.ID != n.parent.ID {
+			return
+		}
 		r.rootDead = true
 	} else {
 		r.deadSucc = append(r.deadSucc, s.target.ID)
@@ -405,7 +408,11 @@ func (n *Node) onUpdate(from NodeID, u *Update) {
 		}
 	}
 	n.suspects = slices.DeleteFunc(n.suspects, func(s *suspicion) bool {
-		return s.purpose == suspectChild && n.childIndex(s.target.ID) < 0
+		if s.purpose == suspectChild {
+			return n.childIndex(s.target.ID) < 0
+		}
+		// Root and successor suspicions are about the old root's era.
+		return true
 	})
 	if !n.isReplicaPos() {
 		n.replica = nil

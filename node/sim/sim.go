@@ -379,3 +379,6 @@ func less(a, b *event) bool {
 	}
 	return a.seq < b.seq
 }
+
+// SetLoss changes the loss rate from now on.
+func (s *Sim) SetLoss(p float64) { s.cfg.Loss = p }
