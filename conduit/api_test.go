@@ -1,0 +1,453 @@
+package conduit
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/borgios/borgios/node/identity"
+)
+
+func TestAPICreateLockUnlock(t *testing.T) {
+	ts := startServer(t, nil)
+
+	var n newIdentityJSON
+	if status := ts.api("POST", "/api/identity/new", nil, &n); status != http.StatusOK {
+		t.Fatalf("new: %d", status)
+	}
+	if len(n.Words) != 24 || len(n.Confirm) != 3 {
+		t.Fatalf("new: %d words, confirm %v", len(n.Words), n.Confirm)
+	}
+	phrase := strings.Join(n.Words, " ")
+	if err := identity.ValidateMnemonic(phrase); err != nil {
+		t.Fatalf("new phrase invalid: %v", err)
+	}
+
+	// A wrong word is caught and says which.
+	wrong := answersFor(n)
+	p := n.Confirm[1]
+	wrong[strconv.Itoa(p)] = "zzz"
+	var e apiError
+	if status := ts.api("POST", "/api/identity/confirm", confirmRequest{Words: wrong}, &e); status != http.StatusUnprocessableEntity || e.Code != "mismatch" || e.Position != p {
+		t.Fatalf("confirm wrong: %d %+v", status, e)
+	}
+	// A missing answer too.
+	if status := ts.api("POST", "/api/identity/confirm", confirmRequest{Words: map[string]string{}}, &e); status != http.StatusUnprocessableEntity {
+		t.Fatalf("confirm empty: %d %+v", status, e)
+	}
+
+	// Right words, in any case and spacing, unlock.
+	right := answersFor(n)
+	for k, v := range right {
+		right[k] = "  " + strings.ToUpper(v) + " "
+	}
+	var id identityJSON
+	if status := ts.api("POST", "/api/identity/confirm", confirmRequest{Words: right}, &id); status != http.StatusOK || id.Locked {
+		t.Fatalf("confirm: %d %+v", status, id)
+	}
+	want, err := identity.KeysFromMnemonic(phrase, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.Address != want.Address() || !strings.HasPrefix(id.Address, "borg1") || len(id.AccountPublicKey) != 64 || len(id.X25519PublicKey) != 64 {
+		t.Fatalf("identity %+v, want address %s", id, want.Address())
+	}
+	// The phrase is gone from the server once confirmed.
+	if ts.currentCreate() != nil {
+		t.Error("pending phrase kept after confirm")
+	}
+	if status := ts.api("POST", "/api/identity/confirm", confirmRequest{Words: answersFor(n)}, &e); status != http.StatusConflict || e.Code != "no_pending" {
+		t.Errorf("second confirm: %d %+v", status, e)
+	}
+	if status := ts.api("POST", "/api/identity/new", nil, &e); status != http.StatusConflict || e.Code != "already_unlocked" {
+		t.Errorf("new while unlocked: %d %+v", status, e)
+	}
+	if status := ts.api("POST", "/api/unlock", unlockRequest{Mnemonic: phrase}, &e); status != http.StatusConflict || e.Code != "already_unlocked" {
+		t.Errorf("unlock while unlocked: %d %+v", status, e)
+	}
+
+	var got identityJSON
+	ts.api("GET", "/api/identity", nil, &got)
+	if got != id {
+		t.Errorf("GET identity %+v, want %+v", got, id)
+	}
+
+	got = identityJSON{}
+	if status := ts.api("POST", "/api/lock", nil, &got); status != http.StatusOK || !got.Locked || got.Address != "" || got.LockReason != LockByUser {
+		t.Fatalf("lock: %d %+v", status, got)
+	}
+	got = identityJSON{}
+	ts.api("GET", "/api/identity", nil, &got)
+	if !got.Locked || got.Address != "" {
+		t.Fatalf("after lock: %+v", got)
+	}
+
+	// Unlock by typing the phrase (sloppily) restores the same identity.
+	sloppy := "  " + strings.ToUpper(strings.Join(n.Words, "   ")) + "\n"
+	got = identityJSON{}
+	if status := ts.api("POST", "/api/unlock", unlockRequest{Mnemonic: sloppy}, &got); status != http.StatusOK || got.Address != id.Address {
+		t.Fatalf("unlock: %d %+v", status, got)
+	}
+	ts.api("POST", "/api/lock", nil, nil)
+
+	// A BIP39 passphrase gives another identity.
+	got = identityJSON{}
+	if status := ts.api("POST", "/api/unlock", unlockRequest{Mnemonic: phrase, Passphrase: "x"}, &got); status != http.StatusOK || got.Address == id.Address {
+		t.Fatalf("unlock with passphrase: %d %+v", status, got)
+	}
+}
+
+func TestAPIUnlockErrors(t *testing.T) {
+	ts := startServer(t, nil)
+	words := strings.Fields(testPhrase)
+	typo := append([]string(nil), words...)
+	typo[6] = "abandn"
+	short := strings.Join(words[:23], " ")
+	swapped := append([]string(nil), words...)
+	swapped[23], swapped[0] = swapped[0], swapped[23]
+
+	cases := []struct {
+		name, phrase, code string
+		position           int
+	}{
+		{"typo", strings.Join(typo, " "), "unknown_word", 7},
+		{"count", short, "word_count", 0},
+		{"checksum", strings.Join(swapped, " "), "checksum", 0},
+		{"empty", "", "word_count", 0},
+	}
+	for _, c := range cases {
+		var e apiError
+		status := ts.api("POST", "/api/unlock", unlockRequest{Mnemonic: c.phrase}, &e)
+		if status != http.StatusUnprocessableEntity || e.Code != c.code || e.Position != c.position {
+			t.Errorf("%s: %d %+v", c.name, status, e)
+		}
+		if c.code == "unknown_word" {
+			if len(e.Suggestions) == 0 || e.Suggestions[0] != "abandon" || !strings.Contains(e.Error, "did you mean abandon") {
+				t.Errorf("%s: %+v", c.name, e)
+			}
+		}
+	}
+	// Not JSON, or not labelled JSON.
+	req := ts.newRequest("POST", "/api/unlock", strings.NewReader(`mnemonic=x`))
+	req.Header.Set("Authorization", "Bearer "+ts.Token())
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if status, code := refusalOf(t, ts.do(req, false)); status != http.StatusUnsupportedMediaType || code != "content_type" {
+		t.Errorf("form body: %d %s", status, code)
+	}
+	req = ts.newRequest("POST", "/api/unlock", strings.NewReader(`{"mnemonic": 5}`))
+	req.Header.Set("Authorization", "Bearer "+ts.Token())
+	req.Header.Set("Content-Type", "application/json")
+	if status, code := refusalOf(t, ts.do(req, false)); status != http.StatusBadRequest || code != "bad_json" {
+		t.Errorf("bad JSON: %d %s", status, code)
+	}
+	var e apiError
+	if status := ts.api("GET", "/api/nothing", nil, &e); status != http.StatusNotFound || e.Code != "not_found" {
+		t.Errorf("unknown endpoint: %d %+v", status, e)
+	}
+	if status := ts.api("GET", "/api/lock", nil, &e); status != http.StatusNotFound || e.Code != "not_found" {
+		t.Errorf("GET /api/lock: %d", status)
+	}
+}
+
+func TestIdleLockThroughRequests(t *testing.T) {
+	ts := startServer(t, nil)
+	var id identityJSON
+	if status := ts.api("POST", "/api/unlock", unlockRequest{Mnemonic: testPhrase}, &id); status != http.StatusOK {
+		t.Fatal(status)
+	}
+	ts.clock.Advance(10 * time.Minute)
+	ts.api("GET", "/api/identity", nil, &id) // a real use: postpones
+	ts.clock.Advance(10 * time.Minute)
+	var st statusJSON
+	ts.api("GET", "/api/status", nil, &st) // the page's polling: does not
+	if st.Locked {
+		t.Fatal("locked too early")
+	}
+	ts.clock.Advance(5 * time.Minute)
+	st = statusJSON{}
+	ts.api("GET", "/api/status", nil, &st)
+	if !st.Locked || st.LockReason != LockIdle || st.Address != "" {
+		t.Fatalf("not idle-locked: %+v", st)
+	}
+	status, body := ts.get("/welcome")
+	if status != http.StatusOK || !strings.Contains(body, "Locked after 15 minutes without use") {
+		t.Errorf("welcome after idle lock: %d", status)
+	}
+	if status, _ := ts.get("/home"); status != http.StatusSeeOther {
+		t.Errorf("home while locked: %d", status)
+	}
+}
+
+func TestIdleLockDropsPendingPhrase(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.api("POST", "/api/unlock", unlockRequest{Mnemonic: testPhrase}, nil)
+	ts.api("POST", "/api/lock", nil, nil)
+	var n newIdentityJSON
+	ts.api("POST", "/api/identity/new", nil, &n)
+	ts.api("POST", "/api/lock", nil, nil)
+	var e apiError
+	if status := ts.api("POST", "/api/identity/confirm", confirmRequest{Words: answersFor(n)}, &e); status != http.StatusConflict {
+		t.Errorf("confirm after lock: %d %+v", status, e)
+	}
+}
+
+func TestStatusAndEvents(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.StatusInterval = time.Hour })
+	var st statusJSON
+	ts.api("GET", "/api/status", nil, &st)
+	if !st.Locked || st.Network.Health != HealthOK || st.Network.Peers != 3 || st.IdleLockSeconds != 900 {
+		t.Fatalf("status %+v", st)
+	}
+
+	// The test's deadline only keeps a broken stream from hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := ts.newRequest("GET", "/api/events", nil).WithContext(ctx)
+	resp := ts.do(req, true)
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	events := readEvents(resp.Body)
+	next := func() (string, statusJSON) {
+		t.Helper()
+		ev, ok := <-events
+		if !ok {
+			t.Fatal("stream ended")
+		}
+		var s statusJSON
+		if ev.name == "status" {
+			if err := json.Unmarshal([]byte(ev.data), &s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return ev.name, s
+	}
+	if name, s := next(); name != "status" || !s.Locked {
+		t.Fatalf("first event %s %+v", name, s)
+	}
+	ts.api("POST", "/api/unlock", unlockRequest{Mnemonic: testPhrase}, nil)
+	if name, s := next(); name != "status" || s.Locked || !strings.HasPrefix(s.Address, "borg1") {
+		t.Fatalf("after unlock: %s %+v", name, s)
+	}
+	ts.api("POST", "/api/lock", nil, nil)
+	if name, s := next(); name != "status" || !s.Locked || s.LockReason != LockByUser {
+		t.Fatalf("after lock: %s %+v", name, s)
+	}
+	// Shutting down says goodbye, so the page stops reconnecting.
+	ts.cancel()
+	for {
+		ev, ok := <-events
+		if !ok {
+			break // the request context ended with the server: also fine
+		}
+		if ev.name == "bye" {
+			break
+		}
+	}
+}
+
+type sseEvent struct{ name, data string }
+
+// readEvents parses a text/event-stream into events (comments skipped).
+func readEvents(r io.Reader) <-chan sseEvent {
+	ch := make(chan sseEvent)
+	go func() {
+		defer close(ch)
+		sc := bufio.NewScanner(r)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev.name != "" {
+					ch <- ev
+				}
+				ev = sseEvent{}
+			case strings.HasPrefix(line, "event: "):
+				ev.name = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				ev.data += strings.TrimPrefix(line, "data: ")
+			}
+		}
+	}()
+	return ch
+}
+
+var (
+	wordRe     = regexp.MustCompile(`<li data-n="(\d+)"><span class="n">\d+</span> <span class="w" data-word>([a-z]+)</span></li>`)
+	positionRe = regexp.MustCompile(`data-position="(\d+)"`)
+)
+
+func TestPageFlows(t *testing.T) {
+	ts := startServer(t, nil)
+
+	if status, _ := ts.get("/"); status != http.StatusSeeOther {
+		t.Fatalf("/: %d", status)
+	}
+	status, body := ts.get("/welcome")
+	if status != http.StatusOK || !strings.Contains(body, "Create a new identity") {
+		t.Fatalf("welcome: %d", status)
+	}
+	resp, _ := ts.postForm("/welcome/create", nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/welcome/words" {
+		t.Fatalf("create: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_, body = ts.get("/welcome/words")
+	var words []string
+	for _, m := range wordRe.FindAllStringSubmatch(body, -1) {
+		words = append(words, m[2])
+	}
+	if len(words) != 24 {
+		t.Fatalf("words page shows %d words", len(words))
+	}
+	_, body = ts.get("/welcome/confirm")
+	form := url.Values{}
+	var asked []int
+	for _, m := range positionRe.FindAllStringSubmatch(body, -1) {
+		n, _ := strconv.Atoi(m[1])
+		asked = append(asked, n)
+		form.Set("word"+m[1], words[n-1])
+	}
+	if len(asked) != 3 {
+		t.Fatalf("confirm asks %v", asked)
+	}
+	bad := url.Values{}
+	for k := range form {
+		bad.Set(k, "wrong")
+	}
+	resp, body = ts.postForm("/welcome/confirm", bad)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "Word "+strconv.Itoa(asked[0])+" does not match") {
+		t.Fatalf("confirm wrong: %d", resp.StatusCode)
+	}
+	resp, _ = ts.postForm("/welcome/confirm", form)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/home" {
+		t.Fatalf("confirm: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	keys, err := identity.KeysFromMnemonic(strings.Join(words, " "), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := keys.Address()
+	status, body = ts.get("/home")
+	if status != http.StatusOK || !strings.Contains(body, addr) || !strings.Contains(body, "<svg") || !strings.Contains(body, `data-copy="address"`) {
+		t.Fatalf("home: %d, address %s shown: %v", status, addr, strings.Contains(body, addr))
+	}
+	if !strings.Contains(body, "Healthy") || !strings.Contains(body, "Connected to 3 nodes.") {
+		t.Error("home lacks network health")
+	}
+	if status, body = ts.get("/settings"); status != http.StatusOK || !strings.Contains(body, "15 minutes") {
+		t.Errorf("settings: %d", status)
+	}
+	if status, _ = ts.get("/welcome"); status != http.StatusSeeOther {
+		t.Errorf("welcome while unlocked: %d", status)
+	}
+
+	resp, _ = ts.postForm("/lock", nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/welcome" {
+		t.Fatalf("lock: %d", resp.StatusCode)
+	}
+	if _, body = ts.get("/welcome"); !strings.Contains(body, "Locked. Your keys were wiped") {
+		t.Error("no lock notice")
+	}
+
+	// Restore with a typo: the error names the word and keeps the phrase.
+	typo := append([]string(nil), words...)
+	typo[6] = typo[6][:len(typo[6])-1] + "q"
+	if identity.ValidateMnemonic(strings.Join(typo, " ")) == nil {
+		typo[6] = "qqqq"
+	}
+	resp, body = ts.postForm("/welcome/restore", url.Values{"mnemonic": {strings.Join(typo, " ")}, "passphrase": {"secret-pass"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "Word 7 &#39;"+typo[6]+"&#39; is not in the list") {
+		t.Fatalf("restore typo: %d\n%s", resp.StatusCode, body)
+	}
+	if strings.Contains(body, "secret-pass") {
+		t.Error("passphrase echoed back")
+	}
+	resp, _ = ts.postForm("/welcome/restore", url.Values{"mnemonic": {strings.Join(words, " ")}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/home" {
+		t.Fatalf("restore: %d", resp.StatusCode)
+	}
+	if _, body = ts.get("/home"); !strings.Contains(body, addr) {
+		t.Error("restored identity differs")
+	}
+	if status, _ = ts.get("/network"); status != http.StatusOK {
+		t.Errorf("network: %d", status)
+	}
+	if status, _ = ts.get("/nope"); status != http.StatusNotFound {
+		t.Errorf("unknown page: %d", status)
+	}
+}
+
+func TestUnplugExitsAndWipes(t *testing.T) {
+	called := make(chan struct{}, 1)
+	ts := startServer(t, func(c *Config) {
+		c.ExitOnUnplug = true
+		c.OnUnplug = func(context.Context) error { called <- struct{}{}; return nil }
+	})
+	k := testKeys(t)
+	acct := k.Account
+	if _, err := ts.Vault().Unlock(k); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := ts.postForm("/unplug", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Safe to unplug") {
+		t.Fatalf("unplug: %d", resp.StatusCode)
+	}
+	<-called
+	if !allZero(acct) {
+		t.Error("keys not wiped")
+	}
+	// Run returns by itself; the cleanup's cancel comes after.
+	<-ts.Unplugged()
+	if err := <-ts.runErr; err != nil {
+		t.Fatal(err)
+	}
+	ts.runErr <- nil
+}
+
+func TestUnplugFailureIsReported(t *testing.T) {
+	ts := startServer(t, func(c *Config) {
+		c.OnUnplug = func(context.Context) error { return errors.New("stick busy") }
+	})
+	ts.api("POST", "/api/unlock", unlockRequest{Mnemonic: testPhrase}, nil)
+	var e apiError
+	if status := ts.api("POST", "/api/unplug", nil, &e); status != http.StatusInternalServerError || e.Code != "unplug_failed" || !strings.Contains(e.Error, "stick busy") {
+		t.Errorf("unplug: %d %+v", status, e)
+	}
+	var id identityJSON
+	if ts.api("GET", "/api/identity", nil, &id); !id.Locked {
+		t.Error("keys kept after a failed unplug")
+	}
+	select {
+	case <-ts.Unplugged():
+		t.Error("Unplugged closed after failure")
+	default:
+	}
+}
+
+func TestShutdownWipes(t *testing.T) {
+	ts := startServer(t, nil)
+	k := testKeys(t)
+	acct := k.Account
+	if _, err := ts.Vault().Unlock(k); err != nil {
+		t.Fatal(err)
+	}
+	ts.cancel()
+	if err := <-ts.runErr; err != nil {
+		t.Fatal(err)
+	}
+	ts.runErr <- nil
+	if !allZero(acct) {
+		t.Error("keys survived shutdown")
+	}
+}
