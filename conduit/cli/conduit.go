@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/borgios/borgios/conduit"
+)
+
+func init() { subcommands = append(subcommands, newConduitCmd) }
+
+// conduitOptions are the conduit's flags, shared by `borgios conduit` and
+// the bare `borgios` (see attachConduit).
+type conduitOptions struct {
+	listen    string
+	noBrowser bool
+	idleLock  time.Duration
+}
+
+func newConduitCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "conduit",
+		Short: "Open your BorgIOS pages in the browser (what borgios does with no arguments)",
+		Long: `The conduit serves your BorgIOS pages to the browser on this computer only
+(127.0.0.1). It prints an address with a secret token: open it, then create
+an identity or unlock with your 24 words. Your keys stay in the conduit's
+memory; Lock, Prepare to unplug, quitting and 15 minutes without use wipe them.`,
+		Args: cobra.NoArgs,
+	}
+	attachConduit(cmd)
+	return cmd
+}
+
+// attachConduit gives cmd the conduit's flags and makes it run the
+// conduit. The root command calls it too, so that a bare `borgios` (what
+// a person double-clicks on a stick) starts the conduit.
+func attachConduit(cmd *cobra.Command) {
+	o := &conduitOptions{}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", conduit.DefaultListen, "loopback address to serve on (port 0 picks a free one)")
+	f.BoolVar(&o.noBrowser, "no-browser", false, "print the address but do not open a browser")
+	f.DurationVar(&o.idleLock, "idle-lock", conduit.DefaultIdleLock, "wipe the keys after this long without use")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runConduit(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), *o, openBrowser)
+	}
+}
+
+// runConduit serves until ctx ends or the person prepares to unplug.
+func runConduit(ctx context.Context, stdout, stderr io.Writer, o conduitOptions, open func(string) error) error {
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	srv, err := conduit.New(conduit.Config{
+		Listen:       o.listen,
+		Logger:       logger,
+		IdleLock:     o.idleLock,
+		ExitOnUnplug: true,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, `BorgIOS is running. Open this address in your browser:
+
+    %s
+
+The address holds a secret for this session: do not share it.
+Press Ctrl+C to stop (your keys are wiped when the conduit stops).
+`, srv.URL())
+	if !o.noBrowser && desktopPresent(runtime.GOOS, os.Getenv) {
+		if err := open(srv.URL()); err != nil {
+			// Never fatal: the address is printed above.
+			fmt.Fprintf(stderr, "borgios: could not open a browser (%v); open the address above by hand.\n", err)
+		}
+	}
+	if err := srv.Run(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-srv.Unplugged():
+		fmt.Fprintln(stdout, "Keys wiped. It is safe to unplug.")
+	default:
+		fmt.Fprintln(stdout, "Stopped. Keys wiped.")
+	}
+	return nil
+}
+
+// desktopPresent guesses whether a browser can be shown: always on macOS
+// and Windows, and on other systems only with an X11 or Wayland display
+// (so not on a headless Pi or over plain SSH).
+func desktopPresent(goos string, getenv func(string) string) bool {
+	switch goos {
+	case "darwin", "windows":
+		return true
+	}
+	return getenv("DISPLAY") != "" || getenv("WAYLAND_DISPLAY") != ""
+}
+
+// openBrowser asks the system to open url in the default browser. It
+// does not wait for the browser, which may run for hours.
+func openBrowser(url string) error {
+	var cmd *exec.Cmd
+	switch runtime.GOOS {
+	case "darwin":
+		cmd = exec.Command("open", url)
+	case "windows":
+		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", url)
+	default:
+		cmd = exec.Command("xdg-open", url)
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go func() { _ = cmd.Wait() }() // reap it
+	return nil
+}
