@@ -53,6 +53,8 @@ type testNet struct {
 	ws     []*Witness
 	stores []*BoltStore
 	up     []bool
+	mem    []*MemStore // non-nil: witnesses keep state in memory
+	loaded []int       // certificates each witness loaded from its own store at start
 	obs    *Ledger
 	now    uint64
 }
@@ -68,6 +70,7 @@ func newTestNetParams(tb testing.TB, nUsers int, p Params) *testNet {
 	n.ws = make([]*Witness, numWitness)
 	n.stores = make([]*BoltStore, numWitness)
 	n.up = make([]bool, numWitness)
+	n.loaded = make([]int, numWitness)
 	for i := range numWitness {
 		n.start(i)
 	}
@@ -89,25 +92,56 @@ func (n *testNet) path(i int) string { return filepath.Join(n.dir, fmt.Sprintf("
 // observer, as a restarted node does from its peers.
 func (n *testNet) start(i int) {
 	n.tb.Helper()
-	st, err := OpenBoltStore(n.path(i))
+	var store Store
+	if n.mem != nil {
+		if n.mem[i] == nil {
+			n.mem[i] = NewMemStore()
+		}
+		store = n.mem[i]
+	} else {
+		st, err := OpenBoltStore(n.path(i))
+		if err != nil {
+			n.tb.Fatal(err)
+		}
+		n.stores[i] = st
+		store = st
+	}
+	w, err := OpenWitness(n.g, testKey("witness", i), store)
 	if err != nil {
 		n.tb.Fatal(err)
 	}
-	w, err := OpenWitness(n.g, testKey("witness", i), st)
-	if err != nil {
-		n.tb.Fatal(err)
-	}
+	n.loaded[i] = w.Ledger().Len()
 	if err := w.ConfirmBatch(n.obs.Certificates(0)); err != nil {
 		n.tb.Fatalf("witness %d catch-up: %v", i, err)
 	}
-	n.ws[i], n.stores[i], n.up[i] = w, st, true
+	n.ws[i], n.up[i] = w, true
+}
+
+// newMemNet is a testNet whose witnesses keep their state in MemStores:
+// the same state machine, for tests that run thousands of scenarios.
+func newMemNet(tb testing.TB, nUsers int) *testNet {
+	tb.Helper()
+	n := &testNet{tb: tb, g: testGenesis(tb, nUsers, DefaultParams()), now: startTime}
+	n.obs = NewLedger(n.g)
+	n.ws = make([]*Witness, numWitness)
+	n.stores = make([]*BoltStore, numWitness)
+	n.up = make([]bool, numWitness)
+	n.loaded = make([]int, numWitness)
+	n.mem = make([]*MemStore, numWitness)
+	for i := range numWitness {
+		n.start(i)
+	}
+	tb.Cleanup(n.checkConservation)
+	return n
 }
 
 // stop takes witness i down as a crash would: its file stays as it is.
 func (n *testNet) stop(i int) {
 	n.tb.Helper()
-	if err := n.stores[i].Close(); err != nil {
-		n.tb.Fatal(err)
+	if n.mem == nil {
+		if err := n.stores[i].Close(); err != nil {
+			n.tb.Fatal(err)
+		}
 	}
 	n.ws[i], n.up[i] = nil, false
 }
@@ -231,3 +265,5 @@ func shuffled(n int, seed int64) []int {
 	r := rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
 	return r.Perm(n)
 }
+
+func ed25519Sign(k ed25519.PrivateKey, m []byte) []byte { return ed25519.Sign(k, m) }
