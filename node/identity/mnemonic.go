@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tyler-smith/go-bip39"
 	"github.com/tyler-smith/go-bip39/wordlists"
@@ -39,7 +40,11 @@ type WordError struct {
 
 func (e *WordError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "word %d '%s' is not in the BIP39 English list", e.Position, e.Word)
+	w := e.Word
+	if r := []rune(w); len(r) > maxShownWord {
+		w = string(r[:maxShownWord]) + "…"
+	}
+	fmt.Fprintf(&b, "word %d '%s' is not in the BIP39 English list", e.Position, w)
 	if len(e.Suggestions) > 0 {
 		b.WriteString("; did you mean ")
 		for i, s := range e.Suggestions {
@@ -58,6 +63,10 @@ func (e *WordError) Error() string {
 }
 
 func (e *WordError) Unwrap() error { return ErrUnknownWord }
+
+// maxShownWord bounds how much of a non-word an error message repeats, so
+// pasted junk does not turn into a megabyte error.
+const maxShownWord = 24
 
 // englishIndex maps each list word to its index. We keep our own map rather
 // than go-bip39's package-global one, which any importer can replace with
@@ -166,6 +175,12 @@ func SeedFromMnemonic(mnemonic, passphrase string) ([]byte, error) {
 // counting as one edit), nearest first.
 func suggestWords(w string) []string {
 	const maxSuggestions = 3
+	// List words have at most 8 letters, so anything much longer has no
+	// neighbour within distance 2; checking spares 2048 comparisons
+	// against a possibly huge pasted string.
+	if utf8.RuneCountInString(w) > 12 {
+		return nil
+	}
 	if len(w) >= 4 {
 		for _, cand := range wordlists.English {
 			if strings.HasPrefix(cand, w[:4]) && cand != w {

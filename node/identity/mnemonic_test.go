@@ -199,6 +199,12 @@ func TestValidateMnemonicErrors(t *testing.T) {
 				t.Errorf("suggestWords(%q) = %v, want %v first", in, got, want[0])
 			}
 		}
+		huge := strings.Repeat("x", 1<<20)
+		err := ValidateMnemonic(huge + " abandon")
+		var we *WordError
+		if !errors.As(err, &we) || len(we.Suggestions) != 0 || len(err.Error()) > 200 {
+			t.Errorf("huge word: suggestions %v, message %d bytes", we.Suggestions, len(err.Error()))
+		}
 		e := &WordError{Position: 1, Word: "x", Suggestions: []string{"a", "b", "c"}}
 		if got := e.Error(); !strings.HasSuffix(got, "did you mean 'a', 'b' or 'c'?") {
 			t.Errorf("three suggestions read %q", got)
