@@ -52,9 +52,9 @@
 // file passphrase. Argon2id rather than age's scrypt: it is the RFC 9106
 // recommendation, its memory and time costs are set separately and stored
 // in the file, and the format stays ours to keep stable. The default cost
-// is RFC 9106's t=3, m=64 MiB, 4 lanes (about 0.3 s measured on a 2-core VM); a file may
-// ask for at most 64 passes and 2 GiB, so a hostile file cannot stall a
-// reader. The header (magic, version, KDF settings, random 16-byte salt and
+// is RFC 9106's t=3, m=64 MiB, 4 lanes (about 0.3 s measured on a 2-core
+// VM; tests use t=1 and 64 KiB); a file may ask for at most 64 passes and
+// 2 GiB, so a hostile file cannot stall a reader. The header (magic, version, KDF settings, random 16-byte salt and
 // 24-byte nonce) is authenticated as AEAD additional data.
 //
 // An AEAD failure alone cannot tell a wrong passphrase from a damaged
