@@ -1,0 +1,237 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/borgios/borgios/node/monitor"
+	"github.com/borgios/borgios/node/store"
+	"github.com/borgios/borgios/node/transport"
+	"github.com/borgios/borgios/node/wire"
+)
+
+// DefaultNetwork is the network ID used when none is configured.
+const DefaultNetwork = "borgios-dev"
+
+// Default ports: one UDP port for all node-to-node traffic (the one a home
+// router forwards) and a TCP port on loopback for the monitor.
+const (
+	DefaultListen        = "0.0.0.0:7446"
+	DefaultMonitorListen = "127.0.0.1:7447"
+)
+
+// Config configures a node.
+type Config struct {
+	// DataDir holds the node's database (and with it its key).
+	DataDir string
+	// Listen is the UDP address for QUIC ("127.0.0.1:0" picks a port).
+	Listen string
+	// MonitorListen is the TCP address of /status and /metrics; empty
+	// disables the monitor.
+	MonitorListen string
+	// Network is the network ID every envelope carries.
+	Network string
+	// Peers are contacts to connect to at start.
+	Peers []Contact
+	// PeerInterval is how often peers are greeted again (default 5 s).
+	PeerInterval time.Duration
+	// Now is network time in Unix ms; nil means the local clock until the
+	// crono cell supplies network time.
+	Now    func() int64
+	Logger *slog.Logger
+}
+
+// Node is a running BorgIOS node.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	db       *store.DB
+	key      ed25519.PrivateKey
+	tr       *transport.Transport
+	verifier *wire.Verifier
+	mon      *monitor.Monitor
+	monSrv   *monitor.Server
+	started  time.Time
+
+	mu    sync.Mutex
+	peers map[string]*peerState // by hex key
+
+	metrics struct {
+		hellos *prometheus.CounterVec
+		peers  prometheus.GaugeFunc
+	}
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed sync.Once
+}
+
+type peerState struct {
+	Key       string    `json:"key"`
+	Addr      string    `json:"addr"`
+	State     string    `json:"state"` // connected, unreachable, wrong-key, refused
+	RTTMillis float64   `json:"rtt_ms,omitempty"`
+	LastSeen  time.Time `json:"last_seen,omitzero"`
+	Error     string    `json:"error,omitempty"`
+	Inbound   bool      `json:"inbound,omitempty"`
+}
+
+// Start opens the data directory, binds the transport, starts the monitor
+// and greets the configured peers. The node runs until Close.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("node: a data directory is required (--data-dir)")
+	}
+	if cfg.Network == "" {
+		cfg.Network = DefaultNetwork
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.PeerInterval <= 0 {
+		cfg.PeerInterval = 5 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = func() int64 { return time.Now().UnixMilli() }
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	db, err := store.Open(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	key, err := db.NodeKey()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	n := &Node{
+		cfg:     cfg,
+		db:      db,
+		key:     key,
+		mon:     monitor.New(),
+		started: time.Now(),
+		peers:   map[string]*peerState{},
+		log:     cfg.Logger.With("node", hex.EncodeToString(key.Public().(ed25519.PublicKey)[:6])),
+	}
+	n.verifier = wire.NewVerifier(wire.Config{Network: cfg.Network, Now: cfg.Now})
+	n.tr, err = transport.Listen(transport.Config{Key: key, ListenAddr: cfg.Listen, Logger: n.log})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.tr.Handle(protoNode, n.handleNode)
+	n.registerMetrics()
+	if cfg.MonitorListen != "" {
+		n.monSrv, err = n.mon.Serve(cfg.MonitorListen)
+		if err != nil {
+			n.tr.Close()
+			db.Close()
+			return nil, fmt.Errorf("node: %w", err)
+		}
+	}
+	ctx, n.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	for _, p := range cfg.Peers {
+		n.wg.Add(1)
+		go n.keepPeer(ctx, p)
+	}
+	n.log.Info("node started", "contact", n.Contact().String(), "monitor", n.MonitorURL(), "network", cfg.Network, "data_dir", cfg.DataDir)
+	return n, nil
+}
+
+// Contact is how other nodes reach this one.
+func (n *Node) Contact() Contact {
+	return Contact{Key: n.key.Public().(ed25519.PublicKey), Addr: n.tr.Addr().String()}
+}
+
+// PublicKey is the node's key.
+func (n *Node) PublicKey() ed25519.PublicKey { return n.key.Public().(ed25519.PublicKey) }
+
+// MonitorURL is the monitor's base URL, or "" when it is disabled.
+func (n *Node) MonitorURL() string {
+	if n.monSrv == nil {
+		return ""
+	}
+	return "http://" + n.monSrv.Addr().String()
+}
+
+// Monitor gives the node's parts a place to publish status and metrics.
+func (n *Node) Monitor() *monitor.Monitor { return n.mon }
+
+// Close stops the node: peers loops, transport (gracefully), monitor and
+// database, in that order so nothing writes to a closed store.
+func (n *Node) Close() error {
+	var errs []error
+	n.closed.Do(func() {
+		n.cancel()
+		n.wg.Wait()
+		if err := n.tr.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close transport: %w", err))
+		}
+		if n.monSrv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := n.monSrv.Close(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("close monitor: %w", err))
+			}
+			cancel()
+		}
+		if err := n.db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close database: %w", err))
+		}
+		n.log.Info("node stopped")
+	})
+	return errors.Join(errs...)
+}
+
+// Peers returns the known peers sorted by key, for status and tests.
+func (n *Node) Peers() []peerState {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]peerState, 0, len(n.peers))
+	for _, p := range n.peers {
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+func (n *Node) registerMetrics() {
+	n.metrics.hellos = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "borgios_peer_hellos_total", Help: "Peer greetings by direction and result.",
+	}, []string{"direction", "result"})
+	n.metrics.peers = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "borgios_peers_connected", Help: "Peers whose last greeting succeeded.",
+	}, func() float64 {
+		c := 0
+		for _, p := range n.Peers() {
+			if p.State == "connected" {
+				c++
+			}
+		}
+		return float64(c)
+	})
+	reg := n.mon.Registry()
+	reg.MustRegister(n.metrics.hellos, n.metrics.peers)
+	n.mon.Provide("node", func() any {
+		return map[string]any{
+			"key":        hex.EncodeToString(n.PublicKey()),
+			"contact":    n.Contact().String(),
+			"network":    n.cfg.Network,
+			"listen":     n.tr.Addr().String(),
+			"uptime_s":   int64(time.Since(n.started).Seconds()),
+			"data_dir":   n.cfg.DataDir,
+			"network_ms": n.cfg.Now(),
+		}
+	})
+	n.mon.Provide("peers", func() any { return n.Peers() })
+}
