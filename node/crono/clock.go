@@ -67,6 +67,9 @@ type Clock struct {
 
 	// freqVar is the variance of out.freq, carried to the next edge.
 	freqVar float64
+	// wander is a running mean of squared frequency changes per ns of
+	// local time: how fast this node's rate is moving (see Response.Wander).
+	wander float64
 
 	// last update, for Status and the error estimate
 	lastUpdate int64
@@ -220,28 +223,28 @@ func (c *Clock) Answer(req Request, localRecv, localSend int64) Response {
 	t2 := c.out.at(localRecv)
 	t3 := max(c.out.at(localSend), t2)
 	return Response{
-		Seq:       req.Seq,
-		T1:        req.T1,
-		T2:        t2,
-		T3:        t3,
-		Synced:    c.synced,
-		Stratum:   uint8(min(c.stratum, math.MaxUint8)),
-		Error:     min(c.errorAt(localSend), maxNetTime-1),
-		Steps:     c.steps,
-		FreqSigma: c.freqSigmaPPB(),
+		Seq:     req.Seq,
+		T1:      req.T1,
+		T2:      t2,
+		T3:      t3,
+		Synced:  c.synced,
+		Stratum: uint8(min(c.stratum, math.MaxUint8)),
+		Error:   min(c.errorAt(localSend), maxNetTime-1),
+		Steps:   c.steps,
+		Wander:  c.wanderPPB(),
 	}
 }
 
-// freqSigmaPPB is the frequency uncertainty advertised to children. The
-// root's rate is the definition of network time: zero.
-func (c *Clock) freqSigmaPPB() uint32 {
+// wanderPPB is the rate wander advertised to children. The root's rate is
+// the definition of network time: zero.
+func (c *Clock) wanderPPB() uint32 {
 	if c.root {
 		return 0
 	}
 	if !c.synced {
-		return maxFreqSigmaPPB
+		return maxWanderPPB
 	}
-	return uint32(min(math.Sqrt(c.freqVar)*1e9, maxFreqSigmaPPB))
+	return uint32(min(math.Sqrt(c.wander*wanderUnit)*1e9, maxWanderPPB))
 }
 
 // OnResponse completes an exchange (t4 = local). accepted reports whether
@@ -302,8 +305,9 @@ func (c *Clock) OnResponse(resp Response, local int64) (accepted bool, err error
 	e.steps, e.haveSteps = resp.Steps, true
 	c.stratum = int(resp.Stratum) + 1
 	c.parentErr = resp.Error
-	ps := float64(resp.FreqSigma) * 1e-9
-	e.kf.qf = freqNoise + ps*ps/parentAdapt
+	// The parent's rate changes are the child's frequency process noise.
+	pw := float64(resp.Wander) * 1e-9
+	e.kf.qf = freqNoise + pw*pw/wanderUnit
 	c.lastDelay = delay
 
 	s := sample{local: mid, offset: offset, delay: delay}
@@ -352,6 +356,14 @@ func (c *Clock) apply(local int64) {
 	target := local + kf.offsetAt(local)
 	freq := kf.freq
 	c.freqVar = kf.p11
+	if c.synced {
+		df := freq - c.out.freq
+		dt := float64(max(local-c.lastUpdate, int64(c.cfg.BurstInterval)))
+		c.wander += wanderGain * (df*df/dt - c.wander)
+	} else {
+		// A node that just synced will still learn its rate.
+		c.wander = freshFreqVar / wanderUnit
+	}
 	c.lastUpdate = local
 	c.baseError = c.parentErr + c.minDelay/2 + int64(2*kf.phaseSigma(local))
 

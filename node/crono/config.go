@@ -52,12 +52,13 @@ const (
 	// freqNoise is the variance (per ns) the parent's frequency gains by
 	// random walk: about 1 ppm per 16 s as it refines its own estimate.
 	freqNoise = 1e-12 / 16e9
-	// parentAdapt is the time over which a parent is assumed to act on its
-	// own frequency uncertainty (about one of its polls): its advertised
-	// variance, spread over that time, becomes process noise for the child.
-	parentAdapt = 16e9
-	// maxFreqSigmaPPB bounds the advertised frequency sigma (1000 ppm).
-	maxFreqSigmaPPB = 1_000_000
+	// wanderUnit is the interval Response.Wander refers to, ns.
+	wanderUnit = 16e9
+	// wanderGain is the weight of the newest frequency change in the
+	// running mean behind Response.Wander.
+	wanderGain = 0.25
+	// maxWanderPPB bounds the advertised wander (1000 ppm).
+	maxWanderPPB = 1_000_000
 	// gateSigma: a sample further than this many standard deviations from
 	// the prediction means the parent's time moved; the filter fades its
 	// memory instead of averaging the move away slowly.

@@ -55,11 +55,13 @@ type Response struct {
 	// A child that sees it change drops the samples taken before, because
 	// they describe a clock that no longer exists.
 	Steps uint32 `cbor:"8,keyasint"`
-	// FreqSigma is the standard deviation of the parent's own frequency
-	// estimate, in parts per billion. While the parent is still learning its
-	// rate, its time may bend by that much; the child widens its model of the
-	// parent accordingly instead of locking onto a rate about to change.
-	FreqSigma uint32 `cbor:"9,keyasint"`
+	// Wander is how much the parent's rate has recently been changing: the
+	// RMS change of its frequency over wanderUnit (16 s), in parts per
+	// billion. While a parent is still learning its rate (start-up, new
+	// parent) it is large, and the child widens its model of the parent
+	// instead of locking onto a rate that is about to change; once the tree
+	// has settled it is small, and children average more.
+	Wander uint32 `cbor:"9,keyasint"`
 }
 
 // Validate checks a response received from the network for internal
@@ -73,8 +75,8 @@ func (r Response) Validate() error {
 		return fmt.Errorf("%w: t3 %d before t2 %d or out of range", ErrInvalidResponse, r.T3, r.T2)
 	case r.Stratum >= MaxStratum:
 		return fmt.Errorf("%w: stratum %d >= %d", ErrInvalidResponse, r.Stratum, MaxStratum)
-	case r.FreqSigma > maxFreqSigmaPPB:
-		return fmt.Errorf("%w: frequency sigma %d ppb > %d", ErrInvalidResponse, r.FreqSigma, maxFreqSigmaPPB)
+	case r.Wander > maxWanderPPB:
+		return fmt.Errorf("%w: wander %d ppb > %d", ErrInvalidResponse, r.Wander, maxWanderPPB)
 	case r.Error < 0 || r.Error >= maxNetTime:
 		return fmt.Errorf("%w: error estimate %d out of range", ErrInvalidResponse, r.Error)
 	}
