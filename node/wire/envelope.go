@@ -100,12 +100,7 @@ func (e *Envelope) Bytes() []byte { return e.raw }
 // sender said, independent of how the proof is encoded. An ID means
 // something only after Verify: an unverified envelope can claim any header.
 func (e *Envelope) ID() [IDSize]byte {
-	h := sha256.New()
-	h.Write([]byte(idDomain))
-	h.Write(e.raw[:e.hdrLen])
-	var id [IDSize]byte
-	h.Sum(id[:0])
-	return id
+	return sha256.Sum256(domainPrefixed(new(hashInput), idDomain, e.raw[:e.hdrLen]))
 }
 
 // PayloadDigest returns the SHA-256 digest of the payload as signed in the
@@ -116,8 +111,7 @@ func (e *Envelope) PayloadDigest() [sha256.Size]byte { return e.digest }
 func (e *Envelope) String() string {
 	id := e.ID()
 	return fmt.Sprintf("envelope{%s/%s/%s from %s t=%d id=%s payload=%dB}",
-		e.Network, e.Cell, e.Kind, hex.EncodeToString(e.Sender[:8]), e.Time,
-		hex.EncodeToString(id[:8]), len(e.Payload))
+		e.Network, e.Cell, e.Kind, shortHex(e.Sender), e.Time, shortHex(id[:]), len(e.Payload))
 }
 
 // Answers checks that e is bound to req as its answer: e.Ref must be
@@ -216,82 +210,111 @@ func Decode(b []byte, maxSize int) (*Envelope, error) {
 	if len(b) > maxSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrOversize, len(b), maxSize)
 	}
-	// Parse before copying so garbage costs no copy, then re-point the
-	// slices into the copy.
-	if _, err := parse(b); err != nil {
+	// Scan before copying so garbage costs no copy, then scan the copy
+	// again: only the copy's layout can be trusted to match the copy.
+	if _, err := scan(b); err != nil {
 		return nil, err
 	}
-	e, err := parse(append([]byte(nil), b...))
+	raw := append([]byte(nil), b...)
+	l, err := scan(raw)
 	if err != nil {
-		// Only reachable if b changed under us between the two parses.
 		return nil, fmt.Errorf("%w: input modified during decode", ErrMalformed)
 	}
-	return e, nil
+	return l.build(raw), nil
 }
 
 // parse decodes b in place: the Envelope aliases b.
 func parse(b []byte) (*Envelope, error) {
+	l, err := scan(b)
+	if err != nil {
+		return nil, err
+	}
+	return l.build(b), nil
+}
+
+// layout holds where the variable-length fields of one envelope lie.
+type layout struct {
+	network, cell, kind [2]int // offset, length
+	hdrLen, payloadLen  int
+}
+
+// scan validates the structure of b without allocating, so that rejecting
+// junk is as cheap as possible.
+func scan(b []byte) (layout, error) {
+	var l layout
 	if len(b) < magicLen+1 {
-		return nil, fmt.Errorf("%w: %d bytes, too short for magic and version", ErrMalformed, len(b))
+		return l, fmt.Errorf("%w: %d bytes, too short for magic and version", ErrMalformed, len(b))
 	}
 	if [magicLen]byte(b[:magicLen]) != magic {
-		return nil, fmt.Errorf("%w: bad magic %x", ErrMalformed, b[:magicLen])
+		return l, fmt.Errorf("%w: bad magic %x", ErrMalformed, b[:magicLen])
 	}
 	if b[magicLen] != Version {
-		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrUnknownVersion, b[magicLen], Version)
+		return l, fmt.Errorf("%w: version %d, this build reads %d", ErrUnknownVersion, b[magicLen], Version)
 	}
 	if len(b) < MinSize {
-		return nil, fmt.Errorf("%w: %d bytes, minimum %d", ErrMalformed, len(b), MinSize)
+		return l, fmt.Errorf("%w: %d bytes, minimum %d", ErrMalformed, len(b), MinSize)
 	}
-	e := &Envelope{raw: b}
 	off := magicLen + 1
 	var err error
-	if e.Network, off, err = readName(b, off, "network", false); err != nil {
-		return nil, err
+	if l.network, off, err = scanName(b, off, "network", false); err != nil {
+		return l, err
 	}
-	if e.Cell, off, err = readName(b, off, "cell", true); err != nil {
-		return nil, err
+	if l.cell, off, err = scanName(b, off, "cell", true); err != nil {
+		return l, err
 	}
-	if e.Kind, off, err = readName(b, off, "kind", false); err != nil {
-		return nil, err
+	if l.kind, off, err = scanName(b, off, "kind", false); err != nil {
+		return l, err
 	}
-	// Names are done; everything up to the signature is now fixed-size.
-	rest := fixedHeaderSize - (magicLen + 1 + 3)
-	if len(b)-off < rest+SignatureSize {
-		return nil, fmt.Errorf("%w: truncated header", ErrMalformed)
+	// Names are done; everything after them up to the payload is fixed-size.
+	l.hdrLen = off + fixedHeaderSize - (magicLen + 1 + 3)
+	if len(b) < l.hdrLen+SignatureSize {
+		return l, fmt.Errorf("%w: truncated header", ErrMalformed)
 	}
+	plen := binary.BigEndian.Uint32(b[l.hdrLen-sha256.Size-4:])
+	if uint64(len(b)-l.hdrLen) != uint64(plen)+SignatureSize {
+		return l, fmt.Errorf("%w: header declares %d payload bytes, %d bytes follow the header (want payload + %d signature)",
+			ErrMalformed, plen, len(b)-l.hdrLen, SignatureSize)
+	}
+	l.payloadLen = int(plen)
+	return l, nil
+}
+
+// build makes the Envelope view of b, which scan accepted with layout l.
+func (l layout) build(b []byte) *Envelope {
+	name := func(f [2]int) string { return string(b[f[0] : f[0]+f[1]]) }
+	e := &Envelope{raw: b, hdrLen: l.hdrLen}
+	e.Network, e.Cell, e.Kind = name(l.network), name(l.cell), name(l.kind)
+	off := l.kind[0] + l.kind[1]
 	e.Sender = ed25519.PublicKey(b[off : off+ed25519.PublicKeySize : off+ed25519.PublicKeySize])
 	off += ed25519.PublicKeySize
 	e.Time = int64(binary.BigEndian.Uint64(b[off:]))
 	off += 8
-	copy(e.Nonce[:], b[off:])
-	off += NonceSize
-	copy(e.Ref[:], b[off:])
-	off += RefSize
-	plen := binary.BigEndian.Uint32(b[off:])
-	off += 4
+	off += copy(e.Nonce[:], b[off:])
+	off += copy(e.Ref[:], b[off:])
+	off += 4 // payload length, already in l
 	copy(e.digest[:], b[off:])
-	off += sha256.Size
-	e.hdrLen = off
-	if uint64(len(b)-off) != uint64(plen)+SignatureSize {
-		return nil, fmt.Errorf("%w: header declares %d payload bytes, %d bytes follow the header (want payload + %d signature)",
-			ErrMalformed, plen, len(b)-off, SignatureSize)
-	}
-	e.Payload = b[off : off+int(plen) : off+int(plen)]
-	copy(e.Sig[:], b[off+int(plen):])
-	return e, nil
+	end := l.hdrLen + l.payloadLen
+	e.Payload = b[l.hdrLen:end:end]
+	copy(e.Sig[:], b[end:])
+	return e
 }
 
 // signingHash is the message actually given to Ed25519. Hashing first with
 // a domain prefix keeps the signed input fixed-size and unambiguous.
 func signingHash(header []byte) [sha512.Size]byte {
-	h := sha512.New()
-	h.Write([]byte(signDomain))
-	h.Write(header)
-	var out [sha512.Size]byte
-	h.Sum(out[:0])
-	return out
+	return sha512.Sum512(domainPrefixed(new(hashInput), signDomain, header))
 }
+
+// hashInput fits any domain string of ours followed by the largest header.
+type hashInput [32 + MaxHeaderSize]byte
+
+// domainPrefixed joins domain and header in buf; the caller's array keeps
+// hashing free of heap allocation.
+func domainPrefixed(buf *hashInput, domain string, header []byte) []byte {
+	return append(append(buf[:0], domain...), header...)
+}
+
+func shortHex(b []byte) string { return hex.EncodeToString(b[:min(len(b), 8)]) }
 
 func appendName(b []byte, s string) []byte {
 	b = append(b, byte(len(s)))
@@ -313,26 +336,25 @@ func checkName(field, s string, emptyOK bool) error {
 	return nil
 }
 
-func readName(b []byte, off int, field string, emptyOK bool) (string, int, error) {
+func scanName(b []byte, off int, field string, emptyOK bool) ([2]int, int, error) {
 	if off >= len(b) {
-		return "", off, fmt.Errorf("%w: truncated before %s", ErrMalformed, field)
+		return [2]int{}, off, fmt.Errorf("%w: truncated before %s", ErrMalformed, field)
 	}
 	n := int(b[off])
 	off++
 	if n > MaxNameLen {
-		return "", off, fmt.Errorf("%w: %s length %d, max %d", ErrMalformed, field, n, MaxNameLen)
+		return [2]int{}, off, fmt.Errorf("%w: %s length %d, max %d", ErrMalformed, field, n, MaxNameLen)
 	}
 	if n == 0 && !emptyOK {
-		return "", off, fmt.Errorf("%w: empty %s", ErrMalformed, field)
+		return [2]int{}, off, fmt.Errorf("%w: empty %s", ErrMalformed, field)
 	}
 	if len(b)-off < n {
-		return "", off, fmt.Errorf("%w: truncated %s", ErrMalformed, field)
+		return [2]int{}, off, fmt.Errorf("%w: truncated %s", ErrMalformed, field)
 	}
-	raw := b[off : off+n]
-	if i := badNameByte(raw); i >= 0 {
-		return "", off, fmt.Errorf("%w: %s has byte 0x%02x at %d", ErrMalformed, field, raw[i], i)
+	if i := badNameByte(b[off : off+n]); i >= 0 {
+		return [2]int{}, off, fmt.Errorf("%w: %s has byte 0x%02x at %d", ErrMalformed, field, b[off+i], i)
 	}
-	return string(raw), off + n, nil
+	return [2]int{off, n}, off + n, nil
 }
 
 func badNameByte[T string | []byte](s T) int {

@@ -42,7 +42,8 @@ var (
 	ErrPayloadTampered = errors.New("wire: payload does not match signed digest")
 
 	// ErrReplay: an envelope with the same (sender, nonce) was already
-	// accepted within the time window.
+	// accepted within the time window. A broadcast reaching a node by
+	// several paths produces this normally; it is not misbehaviour.
 	ErrReplay = errors.New("wire: replayed envelope")
 
 	// ErrReplayCacheFull: the replay cache holds ReplayCapacity live nonces.

@@ -97,17 +97,17 @@ func (v *Verifier) Verify(b []byte) (*Envelope, error) {
 	}
 	key := makeReplayKey(e)
 	if v.replay.contains(key) {
-		return nil, fmt.Errorf("%w: sender %x nonce %x", ErrReplay, e.Sender[:8], e.Nonce)
+		return nil, fmt.Errorf("%w: sender %s nonce %x", ErrReplay, shortHex(e.Sender), e.Nonce)
 	}
 	hash := signingHash(e.raw[:e.hdrLen])
 	if !ed25519.Verify(e.Sender, hash[:], e.Sig[:]) {
-		return nil, fmt.Errorf("%w: sender %x kind %q", ErrBadSignature, e.Sender[:8], e.Kind)
+		return nil, fmt.Errorf("%w: sender %s kind %q", ErrBadSignature, shortHex(e.Sender), e.Kind)
 	}
 	if sha256.Sum256(e.Payload) != e.digest {
-		return nil, fmt.Errorf("%w: sender %x kind %q, %d payload bytes", ErrPayloadTampered, e.Sender[:8], e.Kind, len(e.Payload))
+		return nil, fmt.Errorf("%w: sender %s kind %q, %d payload bytes", ErrPayloadTampered, shortHex(e.Sender), e.Kind, len(e.Payload))
 	}
 	if err := v.replay.add(key, e.Time, now); err != nil {
-		return nil, fmt.Errorf("sender %x nonce %x: %w", e.Sender[:8], e.Nonce, err)
+		return nil, fmt.Errorf("sender %s nonce %x: %w", shortHex(e.Sender), e.Nonce, err)
 	}
 	return e, nil
 }
