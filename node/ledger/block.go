@@ -68,8 +68,12 @@ type Receive struct {
 	Sources []Hash // hashes of certified Send blocks
 }
 
-// Reward pays the account from the treasury for one proof of verified
-// work by a node the account owns.
+// Reward pays the treasury's reward for one proof of verified work. It
+// sits on the chain of the node that did the work (the node key is an
+// account too), so each node's proofs are paid in that one chain's order
+// and "never paid twice" is decided there, deterministically. The payout
+// goes in flight to the owner named by the binding, whose chain credits
+// it with a Receive like any send.
 type Reward struct {
 	Proof   ServiceProof
 	Binding NodeBinding

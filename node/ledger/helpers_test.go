@@ -65,7 +65,12 @@ func newTestNet(tb testing.TB, nUsers int) *testNet {
 
 func newTestNetParams(tb testing.TB, nUsers int, p Params) *testNet {
 	tb.Helper()
-	n := &testNet{tb: tb, g: testGenesis(tb, nUsers, p), dir: tb.TempDir(), now: startTime}
+	return newTestNetGenesis(tb, testGenesis(tb, nUsers, p))
+}
+
+func newTestNetGenesis(tb testing.TB, g *Genesis) *testNet {
+	tb.Helper()
+	n := &testNet{tb: tb, g: g, dir: tb.TempDir(), now: startTime}
 	n.obs = NewLedger(n.g)
 	n.ws = make([]*Witness, numWitness)
 	n.stores = make([]*BoltStore, numWitness)

@@ -18,7 +18,8 @@ type account struct {
 	balance Amount
 }
 
-// SendInfo describes a certified send.
+// SendInfo describes a certified send, or a reward payout (From is then
+// Treasury): an amount in flight to To until To's chain credits it.
 type SendInfo struct {
 	From, To AccountID
 	Amount   Amount
@@ -325,8 +326,9 @@ func (l *Ledger) apply(c *Certificate) error {
 		}
 	case *Reward:
 		l.treasury -= op.Amount
-		acc.balance += op.Amount
+		l.inFlight += op.Amount
 		l.paid[op.Proof.ID()] = true
+		l.sends[h] = &SendInfo{From: Treasury, To: op.Binding.Owner, Amount: op.Amount}
 	case *LaneOpen:
 		acc.balance -= op.Amount
 		l.locked += op.Amount
@@ -515,7 +517,7 @@ func (l *Ledger) checkReward(b *Block, op *Reward) error {
 	if p.Genesis != l.g.hash || bind.Genesis != l.g.hash {
 		return fmt.Errorf("reward: %w", ErrWrongNetwork)
 	}
-	if bind.Owner != b.Account || bind.Node != p.Node {
+	if bind.Node != b.Account || p.Node != b.Account || bind.Owner == Treasury {
 		return fmt.Errorf("reward: %w", ErrBadBinding)
 	}
 	if err := bind.Verify(); err != nil {
@@ -530,7 +532,7 @@ func (l *Ledger) checkReward(b *Block, op *Reward) error {
 			return fmt.Errorf("reward: %w", ErrUnknownAuditor)
 		}
 	case ProofDelivery:
-		if p.Signer == b.Account || p.Signer == p.Node {
+		if p.Signer == bind.Owner || p.Signer == p.Node {
 			return fmt.Errorf("reward: %w", ErrSelfReceipt)
 		}
 	default:
