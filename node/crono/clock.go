@@ -170,8 +170,11 @@ func (c *Clock) newEdge(parent string) *edge {
 // The output keeps running meanwhile.
 func (c *Clock) Unsync(local int64) {
 	if c.root {
-		c.SetParent("", local)
-		c.edge = nil
+		// A root that gives up being the reference keeps running where it
+		// is until it has a parent.
+		cur := c.Now(local)
+		c.out = curve{local: local, net: cur, freq: c.out.freq, slewRate: c.out.slewRate}
+		c.root = false
 	}
 	c.synced = false
 	if c.edge != nil {

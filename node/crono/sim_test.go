@@ -92,6 +92,7 @@ type simResult struct {
 	Accepted, Rejected uint64
 	Errors             map[string]int
 	Events             int
+	Polls              int
 	Digest             uint64
 }
 
@@ -243,6 +244,7 @@ func (s *sim) schedulePoll(n *simNode, earliest int64) {
 
 func (s *sim) poll(n *simNode) {
 	req := n.clk.MakeRequest(n.local(s.now))
+	s.res.Polls++
 	s.schedulePoll(n, s.now)
 	if n.parent < 0 || s.lost() {
 		return
@@ -444,7 +446,7 @@ func runSim(cfg simConfig) (simResult, error) {
 }
 
 func (r simResult) String() string {
-	return fmt.Sprintf("nodes=%d hops=%d worst=%v (node %d at %v) converged=%v reconverge=%v worstAfterKill=%v mean=%v backwards=%d maxJump=%v jumps=%d accepted=%d rejected=%d events=%d errors=%v",
+	return fmt.Sprintf("nodes=%d hops=%d worst=%v (node %d at %v) converged=%v reconverge=%v worstAfterKill=%v mean=%v backwards=%d maxJump=%v jumps=%d accepted=%d rejected=%d polls=%d events=%d errors=%v",
 		r.Nodes, r.MaxHops, r.WorstAfterSettle, r.WorstNode, r.WorstAt, r.ConvergedAt, r.Reconverge, r.WorstAroundKill,
-		r.MeanAtEnd, r.Backwards, r.MaxJump, r.Jumps, r.Accepted, r.Rejected, r.Events, r.Errors)
+		r.MeanAtEnd, r.Backwards, r.MaxJump, r.Jumps, r.Accepted, r.Rejected, r.Polls, r.Events, r.Errors)
 }

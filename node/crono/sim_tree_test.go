@@ -94,5 +94,38 @@ func BenchmarkSimTreeSync(b *testing.B) {
 	b.ReportMetric(float64(bres.WorstAfterSettle)/1e6, "nofilter_worst_ms")
 	b.ReportMetric(float64(bres.WorstAfterSettle)/float64(res.WorstAfterSettle), "nofilter/filter")
 	b.ReportMetric(float64(res.Nodes), "nodes")
-	b.ReportMetric(float64(res.Events)/cfg.Duration.Seconds()/float64(res.Nodes), "events/node/s")
+	b.ReportMetric(float64(res.Polls)/cfg.Duration.Minutes()/float64(res.Nodes-1), "polls/node/min")
+}
+
+// BenchmarkSimVariants runs the tree simulation under harsher or different
+// conditions than the test asserts, to show where the accuracy goes.
+func BenchmarkSimVariants(b *testing.B) {
+	variants := []struct {
+		name string
+		mod  func(*simConfig)
+	}{
+		{"default", func(*simConfig) {}},
+		{"fanout10_3hops_1111nodes", func(c *simConfig) { c.Fanout, c.Depth = 10, 3 }},
+		{"fanout2_7hops", func(c *simConfig) { c.Fanout, c.Depth = 2, 7 }},
+		{"jitter2ms_asym1ms", func(c *simConfig) { c.Jitter, c.Asym = 2*time.Millisecond, time.Millisecond }},
+		{"spikes5pct_loss5pct", func(c *simConfig) { c.Spike, c.Loss = 0.05, 0.05 }},
+		{"delay50to200ms", func(c *simConfig) { c.MinDelay, c.MaxDelay = 50*time.Millisecond, 200*time.Millisecond }},
+	}
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			cfg := defaultSim(1)
+			v.mod(&cfg)
+			var res simResult
+			var err error
+			for b.Loop() {
+				if res, err = runSim(cfg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(res.WorstAfterSettle)/1e6, "worst_ms")
+			b.ReportMetric(res.ConvergedAt.Seconds(), "converge_s")
+			b.ReportMetric(float64(res.WorstAroundKill)/1e6, "worst_after_root_death_ms")
+			b.ReportMetric(float64(res.MaxHops), "hops")
+		})
+	}
 }
