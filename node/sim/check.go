@@ -98,7 +98,7 @@ func (s *Sim) Check() Report {
 			c := s.nodes[byPos[p]].core
 			if p > 1 {
 				par, _ := c.Parent()
-				if want := s.IDOf(int(byPos[peertree.ParentPos(p, m)])); par.ID != want {
+				if want := s.nodes[int(byPos[peertree.ParentPos(p, m)])].id; par.ID != want {
 					problem("pos %d: parent %s, want %s", p, par.ID, want)
 					ok = false
 				}
@@ -115,7 +115,7 @@ func (s *Sim) Check() Report {
 			}
 			first := peertree.FirstChildPos(p, m)
 			for j := 0; j < k; j++ {
-				if want := s.IDOf(int(byPos[first+j])); c.Child(j).ID != want {
+				if want := s.nodes[int(byPos[first+j])].id; c.Child(j).ID != want {
 					problem("pos %d: child %d is %s, want %s", p, j, c.Child(j).ID, want)
 					ok = false
 					break

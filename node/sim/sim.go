@@ -24,9 +24,12 @@ type Config struct {
 	Encode bool
 	// OnEvent, if set, sees every core event.
 	OnEvent func(node int, e peertree.Event)
+	// OnSend, if set, sees every message a core emits (before loss).
+	OnSend func(from, to int, m peertree.Message)
 }
 
 type simNode struct {
+	id     peertree.NodeID
 	core   *peertree.Node
 	alive  bool
 	gen    uint32
@@ -117,7 +120,7 @@ func (s *Sim) indexOf(id peertree.NodeID) int {
 // IndexOf maps an ID back to its node index (-1 if not a sim node).
 func (s *Sim) IndexOf(id peertree.NodeID) int {
 	i := s.indexOf(id)
-	if i < 0 || i >= len(s.nodes) || s.IDOf(i) != id {
+	if i < 0 || i >= len(s.nodes) || s.nodes[i].id != id {
 		return -1
 	}
 	return i
@@ -125,7 +128,12 @@ func (s *Sim) IndexOf(id peertree.NodeID) int {
 
 // MemberOf returns node i as a Member. Addresses are left empty: the
 // simulated network routes by ID.
-func (s *Sim) MemberOf(i int) peertree.Member { return peertree.Member{ID: s.IDOf(i)} }
+func (s *Sim) MemberOf(i int) peertree.Member {
+	if i < len(s.nodes) {
+		return peertree.Member{ID: s.nodes[i].id}
+	}
+	return peertree.Member{ID: s.IDOf(i)}
+}
 
 func (s *Sim) newCore(i int) *peertree.Node {
 	cfg := s.cfg.Core
@@ -137,7 +145,7 @@ func (s *Sim) newCore(i int) *peertree.Node {
 // AddNode creates node i = Len() and starts it now with the given contacts.
 func (s *Sim) AddNode(contacts []int) int {
 	i := len(s.nodes)
-	sn := &simNode{alive: true}
+	sn := &simNode{alive: true, id: s.IDOf(i)}
 	s.nodes = append(s.nodes, sn)
 	sn.core = s.newCore(i)
 	cs := make([]peertree.Member, 0, len(contacts))
@@ -234,7 +242,7 @@ func (s *Sim) dispatch(ev event) {
 		return
 	}
 	s.mix(uint64(ev.at), uint64(ev.to)<<32|uint64(ev.from), uint64(ev.msg.Kind()))
-	s.process(int(ev.to), sn.core.Step(s.now, s.IDOf(int(ev.from)), ev.msg), int(ev.hops))
+	s.process(int(ev.to), sn.core.Step(s.now, s.nodes[ev.from].id, ev.msg), int(ev.hops))
 }
 
 func (s *Sim) process(i int, rd peertree.Ready, hops int) {
@@ -274,6 +282,9 @@ func (s *Sim) process(i int, rd peertree.Ready, hops int) {
 		if to < 0 || to >= len(s.nodes) {
 			s.Lost++
 			continue
+		}
+		if s.cfg.OnSend != nil {
+			s.cfg.OnSend(i, to, o.Msg)
 		}
 		if s.cfg.Loss > 0 && s.rng.Float64() < s.cfg.Loss {
 			s.Lost++
