@@ -476,7 +476,7 @@ func (l *Ledger) check(b *Block) error {
 		// voted in that order by different quorums; what must hold in
 		// every order is redeemed + refund <= amount.
 		if v.Cumulative > ln.Amount-ln.Refund {
-			return fmt.Errorf("redeem after refund %s: %w", ln.Refund, ErrLaneOverdrawn)
+			return fmt.Errorf("redeem after refund %s: %w: %w", ln.Refund, ErrLaneSettled, ErrLaneOverdrawn)
 		}
 	case *LaneClose:
 		ln, ok := l.lanes[op.Lane]
