@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/borgios/borgios/node/cell"
 	"github.com/borgios/borgios/node/monitor"
 	"github.com/borgios/borgios/node/store"
 	"github.com/borgios/borgios/node/transport"
@@ -44,6 +45,10 @@ type Config struct {
 	Peers []Contact
 	// PeerInterval is how often peers are greeted again (default 5 s).
 	PeerInterval time.Duration
+	// Cells names the cell types to run; nil runs all of them.
+	Cells []string
+	// TreeHeartbeat is the cell trees' heartbeat (default 1 s).
+	TreeHeartbeat time.Duration
 	// Now is network time in Unix ms; nil means the local clock until the
 	// crono cell supplies network time.
 	Now    func() int64
@@ -61,6 +66,8 @@ type Node struct {
 	mon      *monitor.Monitor
 	monSrv   *monitor.Server
 	started  time.Time
+
+	cells []*cell.Runtime
 
 	mu    sync.Mutex
 	peers map[string]*peerState // by hex key
@@ -106,6 +113,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Cells == nil {
+		cfg.Cells = CellNames()
+	}
 	db, err := store.Open(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -132,9 +142,16 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.tr.Handle(protoNode, n.handleNode)
 	n.registerMetrics()
+	if err := n.startCells(); err != nil {
+		n.closeCells()
+		n.tr.Close()
+		db.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	if cfg.MonitorListen != "" {
 		n.monSrv, err = n.mon.Serve(cfg.MonitorListen)
 		if err != nil {
+			n.closeCells()
 			n.tr.Close()
 			db.Close()
 			return nil, fmt.Errorf("node: %w", err)
@@ -175,6 +192,7 @@ func (n *Node) Close() error {
 	n.closed.Do(func() {
 		n.cancel()
 		n.wg.Wait()
+		n.closeCells()
 		if err := n.tr.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close transport: %w", err))
 		}
@@ -191,6 +209,12 @@ func (n *Node) Close() error {
 		n.log.Info("node stopped")
 	})
 	return errors.Join(errs...)
+}
+
+func (n *Node) closeCells() {
+	for _, rt := range n.cells {
+		rt.Close()
+	}
 }
 
 // Peers returns the known peers sorted by key, for status and tests.
@@ -230,6 +254,7 @@ func (n *Node) registerMetrics() {
 			"listen":     n.tr.Addr().String(),
 			"uptime_s":   int64(time.Since(n.started).Seconds()),
 			"data_dir":   n.cfg.DataDir,
+			"cells":      n.cfg.Cells,
 			"network_ms": n.cfg.Now(),
 		}
 	})

@@ -1,0 +1,112 @@
+package node
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/borgios/borgios/node/cell"
+	"github.com/borgios/borgios/node/peertree"
+)
+
+// cellTypes builds the cell types a node can run, by name. Each build
+// function gets the node so that cells can reach its store and clock.
+var cellTypes = map[string]func(n *Node) cell.Type{
+	"crono":    cronoCell,
+	"registry": registryCell,
+}
+
+// CellNames lists the cell types this build can run, sorted.
+func CellNames() []string {
+	names := make([]string, 0, len(cellTypes))
+	for name := range cellTypes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ParseCells turns "crono,registry" (or "all", or "") into cell names,
+// refusing unknown ones with the list of known ones.
+func ParseCells(s string) ([]string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "all" {
+		return CellNames(), nil
+	}
+	var out []string
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		if _, ok := cellTypes[name]; !ok {
+			return nil, fmt.Errorf("unknown cell %q; this build runs: %s", name, strings.Join(CellNames(), ", "))
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+// treeConfig is the PeerTree tuning for real nodes; TreeHeartbeat in the
+// node config overrides the heartbeat (tests use shorter ones).
+func (n *Node) treeConfig() peertree.Config {
+	return peertree.Config{Heartbeat: n.cfg.TreeHeartbeat}
+}
+
+func (n *Node) startCells() error {
+	contacts := make([]peertree.Member, 0, len(n.cfg.Peers))
+	for _, c := range n.cfg.Peers {
+		var id peertree.NodeID
+		copy(id[:], c.Key)
+		contacts = append(contacts, peertree.Member{ID: id, Addr: c.Addr})
+	}
+	host := cell.Host{
+		Key: n.key, Network: n.cfg.Network, Transport: n.tr, Verifier: n.verifier,
+		Now: n.cfg.Now, Logger: n.log, Metrics: cell.NewMetrics(n.mon.Registry()),
+	}
+	for _, name := range n.cfg.Cells {
+		build, ok := cellTypes[name]
+		if !ok {
+			return fmt.Errorf("unknown cell %q", name)
+		}
+		typ := build(n)
+		if typ.Tree.Heartbeat == 0 {
+			typ.Tree = n.treeConfig()
+		}
+		rt, err := cell.Start(host, typ, cell.Options{Contacts: contacts})
+		if err != nil {
+			return fmt.Errorf("start cell %s: %w", name, err)
+		}
+		n.cells = append(n.cells, rt)
+	}
+	n.mon.Provide("cells", func() any {
+		out := map[string]cell.Status{}
+		for _, rt := range n.cells {
+			out[rt.DNA().Name] = rt.Status()
+		}
+		return out
+	})
+	return nil
+}
+
+// Cell returns the runtime of the named cell, or nil if the node does not
+// run it.
+func (n *Node) Cell(name string) *cell.Runtime {
+	for _, rt := range n.cells {
+		if rt.DNA().Name == name {
+			return rt
+		}
+	}
+	return nil
+}
+
+// cronoCell is network time; its clock logic arrives with the crono
+// runtime, until then it forms its tree.
+func cronoCell(n *Node) cell.Type {
+	return cell.Type{DNA: cell.DNA{Name: "crono", MaxChildren: 10, Protocol: "crono/1", Version: 1}}
+}
+
+// registryCell is the phone book of live endpoints.
+func registryCell(n *Node) cell.Type {
+	return cell.Type{DNA: cell.DNA{Name: "registry", MaxChildren: 10, Protocol: "registry/1", Version: 1}}
+}
