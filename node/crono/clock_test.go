@@ -266,6 +266,26 @@ func TestRootChangeContinuesOutput(t *testing.T) {
 	}
 }
 
+// A root that is demoted (its network merged into a larger one) keeps
+// running where it was and then follows its new parent like any child.
+func TestDemotedRootFollowsNewParent(t *testing.T) {
+	p := newPair(t, Config{Epoch: 1_700_000_000 * s}, Config{Epoch: 1_700_000_000*s + 3*ms - 3*s}, vclock{}, vclock{l0: 3 * s, drift: 40e-6})
+	p.child.SetRoot(p.cv.at(0))
+	p.now = 60 * s
+	p.observe()
+	p.child.SetParent("parent", p.cv.at(p.now))
+	if p.child.Status(0).Root || !p.child.Synced() {
+		t.Fatal("demoted root should be a synced child")
+	}
+	p.run(40)
+	if e := abs64(p.errNow()); e > 100*us {
+		t.Fatalf("error %v after demotion", time.Duration(e))
+	}
+	if st := p.child.Status(0); st.Jumps != 0 || st.Stratum != 1 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
 // otherRoot re-parents the pair's child to a fresh root whose time differs
 // from the old parent's by delta.
 func (p *pair) otherRoot(delta int64) {

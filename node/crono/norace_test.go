@@ -1,0 +1,5 @@
+//go:build !race
+
+package crono
+
+const raceEnabled = false
