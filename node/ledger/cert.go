@@ -142,6 +142,11 @@ func (c *Certificate) Verify(g *Genesis, skip int) error {
 		if i > 0 && s.Witness <= c.Sigs[i-1].Witness {
 			return fmt.Errorf("certificate: %w", ErrDuplicateWitness)
 		}
+		if valid >= g.q {
+			// Signatures beyond the quorum add nothing; checking them
+			// would only cost time on every node.
+			continue
+		}
 		if int(s.Witness) == skip {
 			valid++
 			continue
