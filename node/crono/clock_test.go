@@ -497,7 +497,7 @@ func TestConfigValidation(t *testing.T) {
 			t.Errorf("New(%+v) = %v, want ErrConfig", cfg, err)
 		}
 	}
-	if _, err := New(Config{FilterSize: 1, MinSamples: 1}); err != nil {
+	if _, err := New(Config{FilterSize: 1}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -143,7 +143,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.BurstInterval = DefaultBurstInterval
 	}
 	if cfg.MinSamples == 0 {
-		cfg.MinSamples = DefaultMinSamples
+		cfg.MinSamples = min(DefaultMinSamples, max(cfg.FilterSize, 1))
 	}
 	if cfg.MaxDelayRatio == 0 {
 		cfg.MaxDelayRatio = DefaultMaxDelayRatio

@@ -60,8 +60,8 @@
 //   - A fixed asymmetry between the two one-way delays is invisible to any
 //     four-timestamp method: it causes an error of half the difference per
 //     hop. EstimatedError reports the worst case: the parent's error, half
-//     the minimum round trip, twice the filter's σ, plus what is still to be
-//     slewed.
+//     the minimum round trip, twice the filter's σ, what is still to be
+//     slewed, and 15 ppm of the time since the last sample (NTP's PHI).
 //
 // # Measured
 //

@@ -113,17 +113,15 @@ func (k *kalman) predict(l int64) {
 	k.at = l
 }
 
-// update absorbs a sample with offset noise sigma (ns). It returns the
-// normalised innovation: how many standard deviations the sample was from
-// the prediction.
-func (k *kalman) update(s sample, sigma float64) float64 {
+// update absorbs a sample with offset noise sigma (ns).
+func (k *kalman) update(s sample, sigma float64) {
 	k.predict(s.local)
 	r := sigma * sigma
 	if k.n == 0 {
 		k.theta = s.offset
 		k.p00 = r
 		k.n = 1
-		return 0
+		return
 	}
 	y := float64(s.offset - k.theta)
 	sv := k.p00 + r
@@ -148,7 +146,6 @@ func (k *kalman) update(s sample, sigma float64) float64 {
 	k.p11 -= k1 * p01
 	k.p11 = max(k.p11, minFreqVar)
 	k.n++
-	return z
 }
 
 // offsetAt is the estimated raw offset at local time l, without changing
