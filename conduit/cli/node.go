@@ -73,6 +73,7 @@ func newNodeCmd() *cobra.Command {
 	var (
 		cfg   node.Config
 		peers []string
+		cells string
 		logs  logFlags
 	)
 	cmd := &cobra.Command{
@@ -89,6 +90,9 @@ read-only monitor (/status, /metrics) on --monitor. Stop it with Ctrl-C or SIGTE
 			}
 			cfg.Logger = log
 			if cfg.Peers, err = parseContacts(peers); err != nil {
+				return err
+			}
+			if cfg.Cells, err = node.ParseCells(cells); err != nil {
 				return err
 			}
 			n, err := node.Start(cmd.Context(), cfg)
@@ -110,6 +114,8 @@ read-only monitor (/status, /metrics) on --monitor. Stop it with Ctrl-C or SIGTE
 	f.StringVar(&cfg.MonitorListen, "monitor", node.DefaultMonitorListen, `TCP address of the read-only monitor ("" disables it)`)
 	f.StringVar(&cfg.Network, "network", node.DefaultNetwork, "network ID")
 	f.StringSliceVar(&peers, "peers", nil, "peer contacts NODEKEY@HOST:PORT (repeatable or comma-separated)")
+	f.StringVar(&cells, "cells", "all", "cells to run, comma-separated (available: "+strings.Join(node.CellNames(), ", ")+")")
+	f.DurationVar(&cfg.TreeHeartbeat, "heartbeat", 0, "tree heartbeat interval (default 1s; lower only for tests)")
 	logs.add(cmd)
 	return cmd
 }

@@ -108,7 +108,10 @@ func (n *Node) onDelta(from NodeID, d *Delta) {
 	r.n = d.Size
 	r.epoch = d.Epoch
 	if d.Epoch > n.epoch {
-		n.epoch = d.Epoch
+		// The delta is the newest view: take its size with its epoch, or
+		// the parent's heartbeat for this epoch (ignored as not newer)
+		// would never correct our size.
+		n.epoch, n.size = d.Epoch, d.Size
 	}
 	n.send(n.root, &DeltaAck{Epoch: d.Epoch})
 }

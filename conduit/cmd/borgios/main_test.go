@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -47,14 +48,25 @@ type proc struct {
 	done  chan struct{}
 }
 
-func startProc(t *testing.T, args ...string) *proc {
+func startProc(t testing.TB, args ...string) *proc {
+	t.Helper()
+	return startProcTo(t, &testLogWriter{t: t, prefix: filepath.Base(binary) + " " + args[0] + ": "}, args...)
+}
+
+// startProcQuiet discards the process's log, for tests with many processes.
+func startProcQuiet(t testing.TB, args ...string) *proc {
+	t.Helper()
+	return startProcTo(t, io.Discard, args...)
+}
+
+func startProcTo(t testing.TB, stderr io.Writer, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = &testLogWriter{t: t, prefix: filepath.Base(binary) + " " + args[0] + ": "}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +94,7 @@ func (p *proc) kill() {
 }
 
 // value waits for a stdout line "name: value" and returns the value.
-func (p *proc) value(t *testing.T, name string) string {
+func (p *proc) value(t testing.TB, name string) string {
 	t.Helper()
 	timeout := time.After(30 * time.Second)
 	for {
@@ -101,7 +113,7 @@ func (p *proc) value(t *testing.T, name string) string {
 }
 
 type testLogWriter struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string
 }
 
