@@ -32,13 +32,13 @@ type treeNode struct {
 }
 
 type cellStatus struct {
-	Status       string `json:"status"`
-	Position     int    `json:"position"`
-	Size         int    `json:"size"`
-	Epoch        string `json:"epoch"`
+	Status       string               `json:"status"`
+	Position     int                  `json:"position"`
+	Size         int                  `json:"size"`
+	Epoch        string               `json:"epoch"`
 	Root         struct{ Key string } `json:"root"`
-	Delivered    int64  `json:"broadcasts_delivered"`
-	BroadcastsIn int64  `json:"broadcast_messages_received"`
+	Delivered    int64                `json:"broadcasts_delivered"`
+	BroadcastsIn int64                `json:"broadcast_messages_received"`
 }
 
 func (n *treeNode) cell(name string) (cellStatus, error) {
@@ -281,4 +281,3 @@ func BenchmarkTreeRepair30(b *testing.B) {
 		b.ReportMetric(repair.Seconds(), "repair_s")
 	}
 }
-
