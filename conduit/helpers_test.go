@@ -94,6 +94,9 @@ func startServer(t *testing.T, mod func(*Config)) *testServer {
 	}
 	go func() { ts.runErr <- s.Run(ctx) }()
 	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
 		cancel()
 		if err := <-ts.runErr; err != nil {
 			t.Errorf("Run: %v", err)

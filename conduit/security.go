@@ -144,7 +144,14 @@ func (s *Server) crossSite(r *http.Request) (refusal, bool) {
 	sfs := r.Header.Get("Sec-Fetch-Site")
 	sfsOK := sfs == "" || sfs == "same-origin" || sfs == "none"
 	if unsafeMethod(r.Method) {
-		if origin := r.Header.Get("Origin"); origin != "" && origin != "http://"+strings.ToLower(r.Host) {
+		origin := r.Header.Get("Origin")
+		// Under Referrer-Policy: no-referrer, browsers send "Origin: null"
+		// with our own forms. A null origin is let through only when the
+		// browser also vouches with Sec-Fetch-Site: same-origin (a
+		// sandboxed frame elsewhere gets "cross-site"), which is the
+		// check Go's http.CrossOriginProtection relies on too.
+		ownNull := origin == "null" && sfs == "same-origin"
+		if origin != "" && !ownNull && origin != "http://"+strings.ToLower(r.Host) {
 			return refuseCrossOrigin, false
 		}
 		if !sfsOK {

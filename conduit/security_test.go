@@ -111,6 +111,8 @@ func TestCrossSiteStateChangeRefused(t *testing.T) {
 		{"other site origin", "http://evil.example", "", "cross_origin"},
 		{"other port origin", other, "", "cross_origin"},
 		{"null origin", "null", "", "cross_origin"},
+		{"null origin, cross-site", "null", "cross-site", "cross_origin"},
+		{"null origin, same-site", "null", "same-site", "cross_origin"},
 		{"https of us", strings.Replace(ts.Origin(), "http:", "https:", 1), "", "cross_origin"},
 		{"cross-site fetch", "", "cross-site", "cross_site"},
 		{"same-site fetch (another port)", "", "same-site", "cross_site"},
@@ -144,6 +146,7 @@ func TestCrossSiteStateChangeRefused(t *testing.T) {
 	// Sec-Fetch-Site same-origin, or neither (a script with the cookie).
 	for _, h := range []map[string]string{
 		{"Origin": ts.Origin(), "Sec-Fetch-Site": "same-origin"},
+		{"Origin": "null", "Sec-Fetch-Site": "same-origin"}, // our form under no-referrer
 		{"Origin": "http://localhost:" + ts.port, "Sec-Fetch-Site": "same-origin", "Host": "localhost:" + ts.port},
 		{},
 	} {

@@ -17,7 +17,13 @@ type QR struct {
 	Path string
 	// Text is what the code encodes.
 	Text string
+	// Pixels is a display size of a whole number of pixels per module,
+	// which keeps the modules crisp and equal on screen.
+	Pixels int
 }
+
+// pixelsPerModule makes a version-4 address code about 200 px wide.
+const pixelsPerModule = 5
 
 // quietZone is the light border the QR standard asks for, in modules.
 const quietZone = 4
@@ -41,5 +47,5 @@ func NewQR(text string) (QR, error) {
 		}
 	}
 	n := c.Size + 2*quietZone
-	return QR{ViewBox: fmt.Sprintf("0 0 %d %d", n, n), Path: b.String(), Text: text}, nil
+	return QR{ViewBox: fmt.Sprintf("0 0 %d %d", n, n), Path: b.String(), Text: text, Pixels: n * pixelsPerModule}, nil
 }

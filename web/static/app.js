@@ -47,7 +47,13 @@
     });
   }
 
+  // Set once a form is on its way: the form's own answer decides where
+  // the page goes (Lock or Unplug lock the vault, and the status event
+  // announcing it must not race the form's navigation).
+  var submitting = false;
+
   function applyStatus(s) {
+    if (submitting) { return; }
     if (s.locked && document.body.hasAttribute("data-needs-keys")) {
       window.location.assign("/welcome");
       return;
@@ -76,6 +82,8 @@
     // unplug) there is nothing to reconnect to, so stop trying.
     es.addEventListener("bye", function () { es.close(); });
   }
+
+  document.addEventListener("submit", function () { submitting = true; });
 
   document.addEventListener("DOMContentLoaded", function () {
     setupCopy();

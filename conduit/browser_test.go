@@ -1,0 +1,328 @@
+package conduit
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/borgios/borgios/node/identity"
+)
+
+// findChromium returns a Chromium or Chrome binary, or "".
+func findChromium() string {
+	if p := os.Getenv("BORGIOS_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// browserProblems collects what the page reports to the console: CSP
+// violations, script exceptions, failed loads.
+type browserProblems struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (b *browserProblems) add(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.list = append(b.list, s)
+}
+
+func (b *browserProblems) take() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l := b.list
+	b.list = nil
+	return l
+}
+
+// TestBrowser walks the pages in real, headless Chromium: create an
+// identity (reading the words off the page and typing three back), see the
+// address on Home, lock, restore with a typo and then correctly, watch the
+// page follow a lock made elsewhere through the event stream, and prepare
+// to unplug. It saves a screenshot of each page to $BORGIOS_SCREENSHOTS
+// (default: a temporary directory) at laptop and phone widths.
+func TestBrowser(t *testing.T) {
+	chromium := findChromium()
+	if chromium == "" {
+		t.Skip("no Chromium found: install Debian's chromium (apt-get install -y chromium) or set BORGIOS_CHROMIUM to run the browser test")
+	}
+	shots := os.Getenv("BORGIOS_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	} else if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, func(c *Config) { c.StatusInterval = time.Hour })
+
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(alloc)
+	defer cancel()
+	// Only a guard against a hung browser; nothing here is timed.
+	ctx, cancel = context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+
+	problems := &browserProblems{}
+	chromedp.ListenTarget(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *cdplog.EventEntryAdded:
+			// A form sent back with its mistakes marked is a 422 on
+			// purpose; Chromium logs it as a failed load.
+			if ev.Entry.Source == cdplog.SourceNetwork && strings.Contains(ev.Entry.Text, "status of 422") {
+				return
+			}
+			if ev.Entry.Level == cdplog.LevelError || ev.Entry.Level == cdplog.LevelWarning {
+				problems.add(fmt.Sprintf("log %s %s: %s (%s)", ev.Entry.Level, ev.Entry.Source, ev.Entry.Text, ev.Entry.URL))
+			}
+		case *runtime.EventExceptionThrown:
+			problems.add("exception: " + ev.ExceptionDetails.Error())
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.APITypeError || ev.Type == runtime.APITypeWarning {
+				problems.add(fmt.Sprintf("console %s", ev.Type))
+			}
+		}
+	})
+	run := func(step string, actions ...chromedp.Action) {
+		t.Helper()
+		start := time.Now()
+		if err := chromedp.Run(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		t.Logf("%s: %v", step, time.Since(start).Round(time.Millisecond))
+		for _, p := range problems.take() {
+			t.Errorf("%s: browser reported %s", step, p)
+		}
+	}
+	shot := func(name string) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			var png []byte
+			if err := chromedp.FullScreenshot(&png, 100).Do(ctx); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
+		})
+	}
+	phoneShot := func(name string) chromedp.Action {
+		return chromedp.Tasks{
+			chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
+			noHorizontalScroll(name),
+			shot(name + "-phone"),
+			chromedp.EmulateViewport(1280, 900),
+		}
+	}
+
+	// Open the printed URL: the token becomes a cookie and leaves the
+	// address bar.
+	var loc string
+	run("enable log", cdplog.Enable())
+	run("open token URL",
+		chromedp.Navigate(ts.URL()),
+		chromedp.WaitVisible("#go-create"),
+		chromedp.Location(&loc),
+		shot("welcome"),
+		phoneShot("welcome"),
+	)
+	if strings.Contains(loc, "token") || !strings.HasSuffix(loc, "/welcome") {
+		t.Fatalf("after opening the token URL the address is %q", loc)
+	}
+
+	// Keyboard: the first Tab reaches the skip link; Enter on the focused
+	// create button submits it.
+	var active string
+	run("keyboard",
+		chromedp.KeyEvent("\t"),
+		chromedp.Evaluate(`document.activeElement.className`, &active),
+		chromedp.Focus("#go-create"),
+		chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible("#words"),
+	)
+	if active != "skip" {
+		t.Errorf("first Tab focuses %q, want the skip link", active)
+	}
+
+	var words []string
+	run("read words",
+		chromedp.Evaluate(`Array.from(document.querySelectorAll('[data-word]')).map(e => e.textContent)`, &words),
+		shot("create-words"),
+		phoneShot("create-words"),
+	)
+	if len(words) != 24 {
+		t.Fatalf("the page shows %d words", len(words))
+	}
+	var positions []int
+	run("confirm page",
+		chromedp.Click("#written"),
+		chromedp.WaitVisible("#finish"),
+		chromedp.Evaluate(`Array.from(document.querySelectorAll('[data-position]')).map(e => +e.dataset.position)`, &positions),
+	)
+	if len(positions) != 3 {
+		t.Fatalf("asked for %v", positions)
+	}
+	// A wrong word first: the error is shown inline.
+	sel := func(p int) string { return "#word" + strconv.Itoa(p) }
+	var errText string
+	run("confirm wrong",
+		chromedp.SendKeys(sel(positions[0]), "wrong"),
+		chromedp.SendKeys(sel(positions[1]), words[positions[1]-1]),
+		chromedp.SendKeys(sel(positions[2]), words[positions[2]-1]),
+		chromedp.Click("#finish"),
+		chromedp.WaitVisible("#form-error"),
+		chromedp.Text("#form-error", &errText),
+	)
+	if !strings.Contains(errText, "Word "+strconv.Itoa(positions[0])) {
+		t.Errorf("confirm error %q", errText)
+	}
+	var tasks chromedp.Tasks
+	for _, p := range positions {
+		tasks = append(tasks, chromedp.SendKeys(sel(p), words[p-1]))
+	}
+	run("confirm", append(tasks, shot("create-confirm"), chromedp.Click("#finish"), chromedp.WaitVisible("#address"))...)
+
+	keys, err := identity.KeysFromMnemonic(strings.Join(words, " "), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := keys.Address()
+	var addr, copied string
+	run("home",
+		chromedp.Text("#address", &addr),
+		chromedp.Click("#copy"),
+		chromedp.Poll(`document.querySelector('[data-copy-status]').textContent !== ''`, nil),
+		chromedp.Text("[data-copy-status]", &copied),
+		shot("home"),
+		phoneShot("home"),
+	)
+	if addr != want {
+		t.Fatalf("home shows %q, want %q", addr, want)
+	}
+	t.Logf("copy button said %q", copied)
+
+	run("network",
+		chromedp.Click(`nav a[href="/network"]`),
+		chromedp.WaitVisible(`[data-live="peers"]`),
+		shot("network"),
+		phoneShot("network"),
+	)
+	var notice string
+	run("settings and lock",
+		chromedp.Click(`nav a[href="/settings"]`),
+		chromedp.WaitVisible("#lock"),
+		shot("settings"),
+		phoneShot("settings"),
+		chromedp.Click("#lock"),
+		chromedp.WaitVisible("#notice"),
+		chromedp.Text("#notice", &notice),
+		shot("locked"),
+	)
+	if !strings.Contains(notice, "Locked") {
+		t.Errorf("lock notice %q", notice)
+	}
+	if _, err := ts.Vault().Identity(); err == nil {
+		t.Fatal("still unlocked after Lock")
+	}
+
+	// Unlock by restoring the phrase, with a typo in word 7 first.
+	typo := append([]string(nil), words...)
+	typo[6] = "zzzz"
+	run("restore with typo",
+		chromedp.Click("#go-restore"),
+		chromedp.WaitVisible("#mnemonic"),
+		shot("restore"),
+		chromedp.SendKeys("#mnemonic", strings.Join(typo, " ")),
+		chromedp.Click("#unlock"),
+		chromedp.WaitVisible("#form-error"),
+		chromedp.Text("#form-error", &errText),
+		shot("restore-error"),
+		phoneShot("restore-error"),
+	)
+	if !strings.Contains(errText, "Word 7 'zzzz' is not in the list") {
+		t.Errorf("restore error %q", errText)
+	}
+	run("restore",
+		chromedp.Evaluate(`document.getElementById('mnemonic').value = ''`, nil),
+		chromedp.SendKeys("#mnemonic", strings.Join(words, " ")),
+		chromedp.Click("#unlock"),
+		chromedp.WaitVisible("#address"),
+		chromedp.Text("#address", &addr),
+	)
+	if addr != want {
+		t.Fatalf("restored %q, want %q", addr, want)
+	}
+
+	// A lock from elsewhere (here the API, later the idle timer) reaches
+	// the open page through the event stream, which leaves Home.
+	if status := ts.api("POST", "/api/lock", nil, nil); status != http.StatusOK {
+		t.Fatal(status)
+	}
+	run("live lock", chromedp.WaitVisible("#go-create"), chromedp.Location(&loc))
+	if !strings.HasSuffix(loc, "/welcome") {
+		t.Errorf("after a lock elsewhere the page is %q", loc)
+	}
+
+	if status := ts.api("POST", "/api/unlock", unlockRequest{Mnemonic: strings.Join(words, " ")}, nil); status != http.StatusOK {
+		t.Fatal(status)
+	}
+	var h1 string
+	run("unplug",
+		chromedp.Navigate(ts.Origin()+"/settings"),
+		chromedp.WaitVisible("#unplug"),
+		chromedp.Click("#unplug"),
+		chromedp.WaitVisible("#safe"),
+		chromedp.Text("h1", &h1),
+		shot("unplugged"),
+	)
+	if h1 != "Safe to unplug" {
+		t.Errorf("after unplug the page says %q", h1)
+	}
+	if _, err := ts.Vault().Identity(); err == nil {
+		t.Error("still unlocked after unplug")
+	}
+	t.Logf("screenshots in %s", shots)
+}
+
+// noHorizontalScroll fails when the page is wider than a phone screen.
+func noHorizontalScroll(name string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		var fits bool
+		if err := chromedp.Evaluate(`document.documentElement.scrollWidth <= window.innerWidth`, &fits).Do(ctx); err != nil {
+			return err
+		}
+		if !fits {
+			return fmt.Errorf("%s is wider than a 390 px phone screen", name)
+		}
+		return nil
+	})
+}
