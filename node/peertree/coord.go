@@ -209,18 +209,41 @@ func (n *Node) maybeCommit() {
 	for pos, id := range c.drops {
 		if pos >= 2 && pos <= c.n && c.members[pos].ID == id {
 			holes = append(holes, pos)
+		} else {
+			delete(c.drops, pos)
 		}
 	}
-	clear(c.drops)
 	slices.Sort(holes)
-	joiners := c.joinQ
-	c.joinQ = nil
-	clear(c.queued)
+	// Bound one commit so its Delta stays a decodable message; the rest
+	// is committed right after.
+	if len(holes) > maxCommitChanges/2 {
+		holes = holes[:maxCommitChanges/2]
+		c.commitAt = n.now
+	}
+	for _, h := range holes {
+		delete(c.drops, h)
+	}
+	k := min(len(c.joinQ), maxCommitChanges-2*len(holes))
+	joiners := c.joinQ[:k:k]
+	c.joinQ = c.joinQ[k:]
+	for _, j := range joiners {
+		delete(c.queued, j.ID)
+	}
+	if len(c.joinQ) > 0 {
+		c.commitAt = n.now
+	} else {
+		c.joinQ = nil
+	}
 	if len(holes) == 0 && len(joiners) == 0 {
 		return
 	}
 	n.commit(holes, joiners, nil)
 }
+
+// maxCommitChanges bounds the positions one commit may change (a Delta
+// entry is ~40 bytes on the wire, so this stays far below MaxMessageSize
+// and the decoder's array limit).
+const maxCommitChanges = 16384
 
 // commit applies one change set: joiners fill holes first, remaining holes
 // are filled by moving the last node into them (or simply removed when the

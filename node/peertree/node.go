@@ -315,12 +315,11 @@ func (n *Node) addContact(c Member) {
 			return
 		}
 	}
-	if len(n.contacts) >= maxContacts {
-		// Keep the list fresh: replace a random old entry.
-		n.contacts[n.rng.IntN(len(n.contacts))] = c
-		return
+	// Never evict: the contacts given at Start are the ones most likely to
+	// lead outside this tree, which is what merges need.
+	if len(n.contacts) < maxContacts {
+		n.contacts = append(n.contacts, c)
 	}
-	n.contacts = append(n.contacts, c)
 }
 
 // Contacts returns the contacts this node uses for re-joins and merge probes.

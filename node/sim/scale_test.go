@@ -29,16 +29,16 @@ func joinMsgs(s *Sim) uint64 {
 func maxHopsFor(n int) int { return int(math.Ceil(math.Log10(float64(n)))) + 1 }
 
 type scaleResult struct {
-	n              int
-	stormPerJoin   float64
-	singlePerJoin  float64
-	hops           int
-	msgsPerNode    float64
-	dups           int
-	heapPerNode    float64
-	wall           time.Duration
-	virtual        time.Duration
-	stormSettle    time.Duration
+	n             int
+	stormPerJoin  float64
+	singlePerJoin float64
+	hops          int
+	msgsPerNode   float64
+	dups          int
+	heapPerNode   float64
+	wall          time.Duration
+	virtual       time.Duration
+	stormSettle   time.Duration
 }
 
 // runScale grows a tree of n nodes in storms of `storm` joiners started at
