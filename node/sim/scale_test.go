@@ -50,10 +50,11 @@ func runScale(t testing.TB, n, storm int) scaleResult {
 		Core: peertree.Config{MergeProbe: time.Hour}})
 	s.AddNode(nil)
 	s.RunFor(time.Second)
+	const singles = 20
 	m0 := joinMsgs(s)
-	for s.Len() < n {
+	for s.Len() < n-singles {
 		base := s.Len()
-		k := min(storm, n-base)
+		k := min(storm, n-singles-base)
 		for j := 0; j < k; j++ {
 			s.AddNode([]int{s.rng.IntN(base)})
 		}
@@ -67,20 +68,18 @@ func runScale(t testing.TB, n, storm int) scaleResult {
 			t.Fatalf("storm at %d: %d joiners unplaced after %v", base, r.Unplaced, d)
 		}
 	}
-	res.stormPerJoin = float64(joinMsgs(s)-m0) / float64(n-1)
+	res.stormPerJoin = float64(joinMsgs(s)-m0) / float64(s.Len()-1)
 	r, _ := settle(t, s, time.Minute)
-	if !r.Complete || r.Size != n {
-		t.Fatalf("tree of %d not complete: %v", n, r)
+	if !r.Complete || r.Size != s.Len() {
+		t.Fatalf("tree of %d not complete: %v", s.Len(), r)
 	}
 	// Joins one at a time: the worst case for batching.
 	m1 := joinMsgs(s)
-	const singles = 20
 	for j := 0; j < singles; j++ {
 		s.AddNode([]int{s.rng.IntN(s.Len())})
 		s.RunFor(400 * time.Millisecond)
 	}
 	res.singlePerJoin = float64(joinMsgs(s)-m1) / singles
-	n += singles
 	r, _ = settle(t, s, time.Minute)
 	if !r.Complete || r.Size != n {
 		t.Fatalf("tree of %d not complete after single joins: %v", n, r)

@@ -15,7 +15,11 @@ type Config struct {
 	Seed       uint64
 	MinLatency time.Duration // one-way latency is uniform in [MinLatency, MaxLatency]
 	MaxLatency time.Duration
-	Loss       float64 // probability that any one message is lost
+	// Latency, if set, replaces the uniform distribution: it returns the
+	// one-way delay of one message on the link from → to, drawing any
+	// randomness from r (the simulation's seeded source).
+	Latency func(r *rand.Rand, from, to int) time.Duration
+	Loss    float64 // probability that any one message is lost
 	// Core is the template for every node's configuration (Self and Rand
 	// are filled in per node).
 	Core peertree.Config
@@ -30,6 +34,7 @@ type Config struct {
 
 type simNode struct {
 	id     peertree.NodeID
+	sent   uint32 // messages this node emitted
 	core   *peertree.Node
 	alive  bool
 	gen    uint32
@@ -268,6 +273,7 @@ func (s *Sim) process(i int, rd peertree.Ready, hops int) {
 			s.cfg.OnEvent(i, e)
 		}
 	}
+	s.nodes[i].sent += uint32(len(rd.Messages))
 	for _, o := range rd.Messages {
 		k := o.Msg.Kind()
 		s.Sent[k]++
@@ -300,9 +306,14 @@ func (s *Sim) process(i int, rd peertree.Ready, hops int) {
 				panic(fmt.Sprintf("sim: decode %s: %v", k, err))
 			}
 		}
-		lat := s.cfg.MinLatency
-		if span := s.cfg.MaxLatency - s.cfg.MinLatency; span > 0 {
-			lat += time.Duration(s.rng.Int64N(int64(span) + 1))
+		var lat time.Duration
+		if s.cfg.Latency != nil {
+			lat = max(0, s.cfg.Latency(s.rng, i, to))
+		} else {
+			lat = s.cfg.MinLatency
+			if span := s.cfg.MaxLatency - s.cfg.MinLatency; span > 0 {
+				lat += time.Duration(s.rng.Int64N(int64(span) + 1))
+			}
 		}
 		s.push(event{at: s.now + lat, to: int32(to), from: int32(i), hops: int32(h), msg: msg})
 	}
@@ -332,6 +343,9 @@ func (s *Sim) mix(a, b, c uint64) {
 // TraceHash summarises every event processed so far; equal seeds and
 // scenarios must give equal hashes.
 func (s *Sim) TraceHash() uint64 { return s.trace }
+
+// SentBy returns how many messages node i has emitted.
+func (s *Sim) SentBy(i int) uint32 { return s.nodes[i].sent }
 
 // TotalSent is the number of messages handed to the network.
 func (s *Sim) TotalSent() uint64 {

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -51,7 +52,15 @@ func settle(t testing.TB, s *Sim, limit time.Duration) (Report, time.Duration) {
 }
 
 func TestSmallTreeForms(t *testing.T) {
-	s := New(testConfig(1))
+	cfg := testConfig(1)
+	// Two regions: 5 ms inside, 80 ms ± 20 across.
+	cfg.Latency = func(r *rand.Rand, from, to int) time.Duration {
+		if from%2 == to%2 {
+			return 5 * time.Millisecond
+		}
+		return 60*time.Millisecond + time.Duration(r.Int64N(int64(40*time.Millisecond)))
+	}
+	s := New(cfg)
 	grow(t, s, 200, 50)
 	r, d := settle(t, s, time.Minute)
 	if !r.Complete {
@@ -62,7 +71,11 @@ func TestSmallTreeForms(t *testing.T) {
 	if tr.Count != 200 || tr.Dups != 0 {
 		t.Fatalf("broadcast reached %d/200, dups %d", tr.Count, tr.Dups)
 	}
-	t.Logf("%v; hops %d msgs %d", r, tr.MaxHops, tr.Msgs)
+	var most uint32
+	for i := 0; i < s.Len(); i++ {
+		most = max(most, s.SentBy(i))
+	}
+	t.Logf("%v; hops %d msgs %d; busiest node sent %d messages", r, tr.MaxHops, tr.Msgs, most)
 	_ = peertree.KindUpdate
 }
 
@@ -110,10 +123,13 @@ func TestKill10Percent(t *testing.T) {
 	if r, _ := settle(t, s, time.Minute); !r.Complete {
 		t.Fatalf("initial tree: %v", r)
 	}
-	killRandom(s, 0.10, true)
+	killed := killRandom(s, 0.10, true)
 	r, d := settle(t, s, 3*time.Minute)
 	if !r.Complete {
 		t.Fatalf("not repaired after %v: %v", d, r)
+	}
+	if d > repairRounds*time.Second {
+		t.Errorf("repair took %v > %d heartbeat rounds", d, repairRounds)
 	}
 	tr := s.Broadcast(firstLive(s), []byte("after"))
 	s.RunFor(2 * time.Second)
@@ -121,6 +137,15 @@ func TestKill10Percent(t *testing.T) {
 	if tr.Count != r.Live || tr.Dups != 0 {
 		t.Fatalf("broadcast reached %d/%d dups %d", tr.Count, r.Live, tr.Dups)
 	}
+	// The killed nodes come back with empty state and re-join.
+	for _, i := range killed {
+		s.Restart(i, []int{firstLive(s)})
+	}
+	r, d = settle(t, s, 2*time.Minute)
+	if !r.Complete || r.Size != s.Len() {
+		t.Fatalf("restarted nodes not re-joined after %v: %v", d, r)
+	}
+	t.Logf("%d restarted nodes re-joined in %v", len(killed), d)
 }
 
 func TestLossNeverDrops(t *testing.T) {
