@@ -50,7 +50,13 @@ func ParseCells(s string) ([]string, error) {
 // treeConfig is the PeerTree tuning for real nodes; TreeHeartbeat in the
 // node config overrides the heartbeat (tests use shorter ones).
 func (n *Node) treeConfig() peertree.Config {
-	return peertree.Config{Heartbeat: n.cfg.TreeHeartbeat}
+	c := peertree.Config{Heartbeat: n.cfg.TreeHeartbeat}
+	if c.Heartbeat > 0 {
+		// The merge probe's 30 s default is sized for the default 1 s
+		// heartbeat; keep the same ratio when the heartbeat is changed.
+		c.MergeProbe = 30 * c.Heartbeat
+	}
+	return c
 }
 
 func (n *Node) startCells() error {

@@ -16,7 +16,7 @@ func startCellNode(t *testing.T, cells []string, peers ...Contact) *Node {
 	t.Helper()
 	n, err := Start(context.Background(), Config{
 		DataDir: t.TempDir(), Listen: "127.0.0.1:0", Cells: cells, Peers: peers,
-		TreeHeartbeat: 100 * time.Millisecond, PeerInterval: time.Second, Logger: quietLogger(),
+		TreeHeartbeat: 250 * time.Millisecond, PeerInterval: time.Second, Logger: quietLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)
