@@ -484,7 +484,8 @@ func (n *Node) refreshRootView() {
 	}
 	n.succ = slices.Clone(c.members[2 : 2+min(k, n.cfg.Replicas)])
 	n.suspects = slices.DeleteFunc(n.suspects, func(s *suspicion) bool {
-		return s.purpose == suspectChild && n.childIndex(s.target.ID) < 0
+		j := s.pos - 2
+		return s.purpose == suspectChild && (j < 0 || j >= len(n.children) || n.children[j].m.ID != s.target.ID)
 	})
 }
 

@@ -252,3 +252,24 @@ func TestForgedMembershipMessagesRejected(t *testing.T) {
 	s.RunFor(10 * time.Second)
 	mustComplete(t, s, 13, time.Second)
 }
+
+// A node that restarts and re-joins before anyone noticed it died must not
+// keep its old position alive: liveness is per position, and the node itself
+// answers "not mine" for the old slot. Covers the tricky case where the new
+// position is under the same parent (the root) as the old one.
+func TestRestartedNodeGivesUpOldSlot(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		n, m, p int
+	}{{"same parent", 5, 10, 3}, {"other parent", 13, 3, 3}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := seqTree(t, tc.n, tc.m, 30, nil)
+			i := atPos(s, tc.p)
+			s.Kill(i)
+			s.RunFor(200 * time.Millisecond)
+			s.Restart(i, []int{0})
+			d := mustComplete(t, s, tc.n, repairBound)
+			t.Logf("old slot released and tree complete in %v (node now at %d)", d, s.Node(i).Position())
+		})
+	}
+}

@@ -17,6 +17,7 @@ const (
 // ConfirmRounds rounds confirms it.
 type suspicion struct {
 	target    Member
+	pos       int // the position the target is suspected of no longer serving
 	purpose   int
 	rounds    int
 	negatives int // helpers that also failed to reach the target
@@ -32,7 +33,16 @@ type helpTask struct {
 
 const maxHelpTasks = 64
 
-// heard records evidence that `from` is alive.
+// holds reports whether this node is alive at position pos of tree t.
+func (n *Node) holds(t NodeID, pos int) bool {
+	return (n.status == StatusMember || n.status == StatusRoot) && n.treeID == t && n.pos == pos
+}
+
+// heard records that `from` is alive. For the parent and the root any
+// message will do; a child only counts as alive at its position through a
+// heartbeat or probe answer naming that position (see onHeartbeatUp and
+// onProbeAck), so a node that re-joined elsewhere cannot keep its old slot
+// alive by talking to us.
 func (n *Node) heard(from NodeID) {
 	if from == n.parent.ID {
 		n.parentHeard = n.now
@@ -40,29 +50,70 @@ func (n *Node) heard(from NodeID) {
 	if from == n.root.ID {
 		n.rootHeard = n.now
 	}
-	for i := range n.children {
-		if n.children[i].m.ID == from {
-			n.children[i].heard = n.now
-			break
-		}
-	}
 	if len(n.suspects) > 0 {
-		n.suspects = slices.DeleteFunc(n.suspects, func(s *suspicion) bool { return s.target.ID == from })
+		n.suspects = slices.DeleteFunc(n.suspects, func(s *suspicion) bool {
+			return s.target.ID == from && s.purpose != suspectChild
+		})
 	}
+}
+
+// childAlive records position-specific evidence that child slot i lives.
+func (n *Node) childAlive(i int) {
+	c := &n.children[i]
+	c.heard = n.now
+	if len(n.suspects) > 0 {
+		pos := FirstChildPos(n.pos, n.m) + i
+		n.suspects = slices.DeleteFunc(n.suspects, func(s *suspicion) bool {
+			return s.purpose == suspectChild && s.pos == pos && s.target.ID == c.m.ID
+		})
+	}
+}
+
+func (n *Node) onProbeAck(from NodeID, m *ProbeAck) {
 	if len(n.helps) > 0 {
 		n.helps = slices.DeleteFunc(n.helps, func(t helpTask) bool {
 			if t.target == from {
-				n.send(t.requester, &ProbeResult{Target: from, Alive: true})
+				n.send(t.requester, &ProbeResult{Target: from, Alive: m.Holds})
 				return true
 			}
 			return false
 		})
+	}
+	for i := 0; i < len(n.suspects); i++ {
+		s := n.suspects[i]
+		if s.target.ID != from {
+			continue
+		}
+		switch {
+		case m.Holds && s.purpose == suspectChild:
+			if j := s.pos - FirstChildPos(n.pos, n.m); j >= 0 && j < len(n.children) && n.children[j].m.ID == from {
+				n.childAlive(j) // removes s
+				i--
+			}
+		case m.Holds:
+			n.suspects = slices.Delete(n.suspects, i, i+1)
+			i--
+		case s.purpose == suspectChild:
+			// Alive but gone from that position: it gave the slot up itself.
+			n.suspects = slices.Delete(n.suspects, i, i+1)
+			i--
+			n.confirmDead(s)
+		}
 	}
 }
 
 func (n *Node) suspecting(id NodeID) bool {
 	for _, s := range n.suspects {
 		if s.target.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Node) suspectingPos(id NodeID, pos int) bool {
+	for _, s := range n.suspects {
+		if s.target.ID == id && s.pos == pos {
 			return true
 		}
 	}
@@ -106,8 +157,8 @@ func (n *Node) detectChildren() {
 			}
 			continue
 		}
-		if n.now-c.heard > limit && !n.suspecting(c.m.ID) {
-			n.startSuspicion(c.m, suspectChild)
+		if pos := FirstChildPos(n.pos, n.m) + i; n.now-c.heard > limit && !n.suspectingPos(c.m.ID, pos) {
+			n.startSuspicion(c.m, pos, suspectChild)
 		}
 	}
 }
@@ -118,7 +169,7 @@ func (n *Node) detectChildren() {
 func (n *Node) watchParent() {
 	silent := n.now - n.parentHeard
 	if n.isReplicaPos() && n.replica != nil && n.replica.synced && silent > n.silentLimit() && !n.suspecting(n.parent.ID) {
-		n.startSuspicion(n.parent, suspectRoot)
+		n.startSuspicion(n.parent, 1, suspectRoot)
 	}
 	if silent > n.cfg.OrphanAfter {
 		if n.now-n.rootHeard > n.cfg.OrphanAfter && silent > n.cfg.RejoinAfter {
@@ -132,9 +183,9 @@ func (n *Node) watchParent() {
 
 func (n *Node) isReplicaPos() bool { return n.pos >= 2 && n.pos <= 1+n.cfg.Replicas }
 
-func (n *Node) startSuspicion(target Member, purpose int) {
-	n.event(EventSuspect, target.ID, "purpose=%d", purpose)
-	s := &suspicion{target: target, purpose: purpose}
+func (n *Node) startSuspicion(target Member, pos, purpose int) {
+	n.event(EventSuspect, target.ID, "pos=%d purpose=%d", pos, purpose)
+	s := &suspicion{target: target, pos: pos, purpose: purpose}
 	n.suspects = append(n.suspects, s)
 	n.probeRound(s)
 	s.rounds++
@@ -158,7 +209,7 @@ func (n *Node) probeRounds() {
 // are the target's other neighbours we know: our other children (its
 // siblings) and our parent; for the root, the root's other children.
 func (n *Node) probeRound(s *suspicion) {
-	n.send(s.target, &Probe{Addr: n.self.Addr})
+	n.send(s.target, &Probe{Addr: n.self.Addr, TreeID: n.treeID, Pos: s.pos})
 	var cand []Member
 	switch s.purpose {
 	case suspectChild:
@@ -185,20 +236,20 @@ func (n *Node) probeRound(s *suspicion) {
 	for i := 0; i < k; i++ {
 		j := i + n.rng.IntN(len(cand)-i)
 		cand[i], cand[j] = cand[j], cand[i]
-		n.send(cand[i], &ProbeReq{Addr: n.self.Addr, Target: s.target})
+		n.send(cand[i], &ProbeReq{Addr: n.self.Addr, Target: s.target, TreeID: n.treeID, Pos: s.pos})
 	}
 	s.helpers += k
 }
 
 func (n *Node) onProbeReq(from NodeID, m *ProbeReq) {
 	if m.Target.ID.IsZero() || m.Target.ID == n.self.ID {
-		n.send(Member{ID: from, Addr: m.Addr}, &ProbeResult{Target: n.self.ID, Alive: true})
+		n.send(Member{ID: from, Addr: m.Addr}, &ProbeResult{Target: n.self.ID, Alive: n.holds(m.TreeID, m.Pos)})
 		return
 	}
 	if len(n.helps) >= maxHelpTasks {
 		return
 	}
-	n.send(m.Target, &Probe{Addr: n.self.Addr})
+	n.send(m.Target, &Probe{Addr: n.self.Addr, TreeID: m.TreeID, Pos: m.Pos})
 	n.helps = append(n.helps, helpTask{target: m.Target.ID, requester: Member{ID: from, Addr: m.Addr}, deadline: n.now + n.h})
 }
 
@@ -217,10 +268,12 @@ func (n *Node) onProbeResult(from NodeID, m *ProbeResult) {
 		if s.target.ID != m.Target {
 			continue
 		}
-		if m.Alive {
-			n.suspects = slices.Delete(n.suspects, i, i+1)
-		} else {
+		if !m.Alive {
 			s.negatives++
+		} else if j := s.pos - FirstChildPos(n.pos, n.m); s.purpose == suspectChild && j >= 0 && j < len(n.children) && n.children[j].m.ID == s.target.ID {
+			n.childAlive(j)
+		} else {
+			n.suspects = slices.Delete(n.suspects, i, i+1)
 		}
 		return
 	}
@@ -229,14 +282,14 @@ func (n *Node) onProbeResult(from NodeID, m *ProbeResult) {
 func (n *Node) confirmDead(s *suspicion) {
 	switch s.purpose {
 	case suspectChild:
-		i := n.childIndex(s.target.ID)
-		if i < 0 {
+		i := s.pos - FirstChildPos(n.pos, n.m)
+		if i < 0 || i >= len(n.children) || n.children[i].m.ID != s.target.ID || n.children[i].dead {
 			return
 		}
-		n.event(EventDead, s.target.ID, "child at %d", FirstChildPos(n.pos, n.m)+i)
+		n.event(EventDead, s.target.ID, "child at %d", s.pos)
 		n.children[i].dead = true
 		n.children[i].nextReport = n.now + n.h
-		n.reportDrop(FirstChildPos(n.pos, n.m)+i, s.target.ID)
+		n.reportDrop(s.pos, s.target.ID)
 	case suspectRoot, suspectSucc:
 		// Root death needs a second opinion: at least one other root child
 		// must also have failed to reach it (unless there is nobody to ask).
@@ -273,7 +326,7 @@ func (n *Node) rootOrSuccessorDead(s *suspicion) {
 			continue
 		}
 		if !n.suspecting(id) {
-			n.startSuspicion(r.members[p], suspectSucc)
+			n.startSuspicion(r.members[p], p, suspectSucc)
 		}
 		return
 	}
@@ -335,10 +388,12 @@ func (n *Node) onHeartbeatUp(from NodeID, m *HeartbeatUp) {
 	}
 	first := FirstChildPos(n.pos, n.m)
 	i := m.Pos - first
-	if i < 0 || i >= len(n.children) || n.children[i].m.ID != from {
-		if n.childIndex(from) < 0 {
-			n.send(Member{ID: from}, &NotYourParent{Epoch: n.epoch})
-		}
+	if i >= 0 && i < len(n.children) && n.children[i].m.ID == from {
+		n.childAlive(i)
+		return
+	}
+	if n.childIndex(from) < 0 {
+		n.send(Member{ID: from}, &NotYourParent{Epoch: n.epoch})
 	}
 }
 
@@ -409,7 +464,8 @@ func (n *Node) onUpdate(from NodeID, u *Update) {
 	}
 	n.suspects = slices.DeleteFunc(n.suspects, func(s *suspicion) bool {
 		if s.purpose == suspectChild {
-			return n.childIndex(s.target.ID) < 0
+			j := s.pos - FirstChildPos(n.pos, n.m)
+			return j < 0 || j >= len(n.children) || n.children[j].m.ID != s.target.ID
 		}
 		// Root and successor suspicions are about the old root's era.
 		return true

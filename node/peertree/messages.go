@@ -91,23 +91,30 @@ type NotYourChild struct {
 	Epoch Epoch
 }
 
-// Probe asks the receiver to prove it is alive with a ProbeAck.
+// Probe asks the receiver whether it is alive and still holds position
+// Pos of tree TreeID; liveness is always about a position, never just a key.
 type Probe struct {
-	_    struct{} `cbor:",toarray"`
-	Addr string   // where to send the ProbeAck
+	_      struct{} `cbor:",toarray"`
+	Addr   string   // where to send the ProbeAck
+	TreeID NodeID
+	Pos    int
 }
 
-// ProbeAck answers a Probe.
+// ProbeAck answers a Probe. Holds is false when the sender is alive but
+// no longer at the probed position: it gives that slot up itself.
 type ProbeAck struct {
-	_ struct{} `cbor:",toarray"`
+	_     struct{} `cbor:",toarray"`
+	Holds bool
 }
 
-// ProbeReq asks a helper to probe Target on the requester's behalf (the
-// indirect, second-path probe of SWIM).
+// ProbeReq asks a helper to probe Target at Pos on the requester's behalf
+// (the indirect, second-path probe of SWIM).
 type ProbeReq struct {
 	_      struct{} `cbor:",toarray"`
 	Addr   string
 	Target Member
+	TreeID NodeID
+	Pos    int
 }
 
 // ProbeResult reports the helper's verdict on Target.

@@ -124,9 +124,9 @@ func (n *Node) Step(now time.Duration, from NodeID, msg Message) Ready {
 			n.askWhereAmI()
 		}
 	case *Probe:
-		n.send(Member{ID: from, Addr: m.Addr}, &ProbeAck{})
+		n.send(Member{ID: from, Addr: m.Addr}, &ProbeAck{Holds: n.holds(m.TreeID, m.Pos)})
 	case *ProbeAck:
-		// heard() already counted it as evidence of life.
+		n.onProbeAck(from, m)
 	case *ProbeReq:
 		n.onProbeReq(from, m)
 	case *ProbeResult:
