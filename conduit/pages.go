@@ -62,6 +62,9 @@ func (s *Server) routes() http.Handler {
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
 	var buf bytes.Buffer
 	if err := c.Render(r.Context(), &buf); err != nil {
+		if r.Context().Err() != nil {
+			return // the browser went away; nobody to answer
+		}
 		s.log.Error("conduit: rendering page", "path", r.URL.Path, "err", err)
 		http.Error(w, "The page could not be drawn; see the conduit's log.", http.StatusInternalServerError)
 		return
@@ -245,7 +248,7 @@ func (s *Server) pageHome(w http.ResponseWriter, r *http.Request) {
 		seeOther(w, r, "/welcome")
 		return
 	}
-	qr, err := web.NewQR(strings.ToUpper(id.Address))
+	qr, err := s.addressQR(id.Address)
 	if err != nil {
 		s.log.Error("conduit: QR code", "err", err)
 	}
@@ -322,4 +325,20 @@ func humanDuration(d time.Duration) string {
 		return plural(int64(d/time.Second), "second")
 	}
 	return d.String()
+}
+
+// addressQR returns the QR code of addr, encoding it once per identity:
+// encoding is most of Home's render time.
+func (s *Server) addressQR(addr string) (web.QR, error) {
+	s.qrMu.Lock()
+	defer s.qrMu.Unlock()
+	if s.qr.Text != "" && strings.EqualFold(s.qr.Text, addr) {
+		return s.qr, nil
+	}
+	qr, err := web.NewQR(strings.ToUpper(addr))
+	if err != nil {
+		return web.QR{}, err
+	}
+	s.qr = qr
+	return qr, nil
 }

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/borgios/borgios/web"
 )
 
 // Errors from New that callers tell apart.
@@ -78,6 +80,9 @@ type Server struct {
 
 	createMu sync.Mutex
 	pending  *pendingCreate
+
+	qrMu sync.Mutex
+	qr   web.QR // of the last address shown (public, so kept across locks)
 
 	done      chan struct{} // closed when Run begins shutting down
 	doneOnce  sync.Once
