@@ -18,10 +18,10 @@ import (
 // secret must never succeed.
 func FuzzHandler(f *testing.F) {
 	seeds := []struct {
-		method                       uint8
+		method                        uint8
 		target, host, origin, sfs, ct string
-		body                         string
-		auth                         uint8
+		body                          string
+		auth                          uint8
 	}{
 		{1, "/api/unlock", "", "", "", "application/json", `{"mnemonic":"` + testPhrase + `"}`, 1},
 		{1, "/api/unlock", "", "", "", "application/json", `{"mnemonic":"abandon abandn"}`, 1},
