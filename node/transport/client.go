@@ -35,8 +35,10 @@ func (t *Transport) Request(ctx context.Context, addr string, key ed25519.Public
 			return nil, err
 		}
 		resp, err := t.roundTrip(ctx, qs, prefix, proto, req)
-		if err != nil && attempt == 0 && reused && peerRestarted(pc) && ctx.Err() == nil {
+		pc.release()
+		if err != nil && attempt == 0 && reused && peerRestarted(pc, err) && ctx.Err() == nil {
 			t.log.Debug("peer restarted; retrying on a new connection", "addr", addr, "proto", proto)
+			t.evict(pc)
 			continue
 		}
 		return resp, err
@@ -56,9 +58,9 @@ func (t *Transport) roundTrip(ctx context.Context, qs *quic.Stream, prefix []byt
 	if err := writeFrame(qs, prefix, req); err != nil {
 		return fail(err)
 	}
-	if err := qs.Close(); err != nil {
-		return fail(err)
-	}
+	// Close fails only if the peer already reset the stream; the read
+	// below then reports the peer's reason.
+	_ = qs.Close()
 	var status [1]byte
 	if _, err := io.ReadFull(qs, status[:]); err != nil {
 		if err == io.EOF {
@@ -98,15 +100,18 @@ func (t *Transport) Send(ctx context.Context, addr string, key ed25519.PublicKey
 	if len(msg) > t.cfg.MaxFrame {
 		return &FrameTooLargeError{Size: uint64(len(msg)), Limit: t.cfg.MaxFrame}
 	}
-	qs, _, _, err := t.open(ctx, addr, key)
+	qs, pc, _, err := t.open(ctx, addr, key)
 	if err != nil {
 		return err
 	}
+	defer pc.release()
 	stop := context.AfterFunc(ctx, func() { reset(qs, codeCanceled) })
 	defer stop()
 	err = writeFrame(qs, appendHeader(nil, kindMessage, proto), msg)
-	if err == nil {
-		err = qs.Close()
+	if err == nil && qs.Close() != nil {
+		// The peer already refused the stream; its reason is the cause
+		// of the send side's context.
+		err = context.Cause(qs.Context())
 	}
 	// Nothing comes back; stopping our read side lets QUIC forget the
 	// stream as soon as the peer has the data.
@@ -135,7 +140,11 @@ func (t *Transport) OpenStream(ctx context.Context, addr string, key ed25519.Pub
 	}
 	s := newStream(t, qs, pc.peer, proto)
 	s.ctx = ctx
-	s.stopCtx = context.AfterFunc(ctx, func() { reset(qs, codeCanceled) })
+	stop := context.AfterFunc(ctx, func() { reset(qs, codeCanceled) })
+	s.done = func() {
+		stop()
+		pc.release()
+	}
 	// The header goes out at once so the peer's handler starts even if we
 	// only mean to read.
 	if _, err := qs.Write(appendHeader(nil, kindStream, proto)); err != nil {
@@ -146,39 +155,45 @@ func (t *Transport) OpenStream(ctx context.Context, addr string, key ed25519.Pub
 	return s, nil
 }
 
-// open returns a new stream to the peer. A pooled connection that is found
-// dead when the stream is opened is replaced by a fresh dial, once.
+// open returns a new stream to the peer; the caller must pc.release() it
+// when done. A pooled connection that is found dead when the stream is
+// opened is replaced by a fresh dial, once.
 func (t *Transport) open(ctx context.Context, addr string, key ed25519.PublicKey) (*quic.Stream, *peerConn, bool, error) {
 	for attempt := 0; ; attempt++ {
 		pc, reused, err := t.connect(ctx, addr, key)
 		if err != nil {
 			return nil, nil, false, err
 		}
+		if !pc.acquire() {
+			return nil, nil, false, fmt.Errorf("%w: %s is shutting down", ErrPeerClosed, addr)
+		}
 		qs, err := pc.conn.OpenStreamSync(ctx)
 		if err == nil {
 			t.streamsOut.Add(1)
 			return qs, pc, reused, nil
 		}
+		pc.release()
 		if ctx.Err() != nil {
 			return nil, nil, false, fmt.Errorf("transport: opening stream to %s: %w", addr, context.Cause(ctx))
 		}
-		if attempt == 0 && reused && !pc.alive() {
+		if attempt == 0 && reused {
+			// Only a closed connection refuses to open a stream (the
+			// context is fine), even if its context does not say so yet.
+			t.evict(pc)
 			continue
 		}
 		return nil, nil, false, fmt.Errorf("opening stream to %s: %w", addr, t.mapErr(err))
 	}
 }
 
-// peerRestarted reports whether pc died from a stateless reset: the peer's
+// peerRestarted reports whether err or pc's death is a stateless reset: the peer's
 // address answered with a reset token derived from the peer's key, so a new
 // run of the same node is up there and a fresh dial will reach it. A graceful
 // close is not retried: it usually means the peer is going away, and the
 // caller is better served by a quick ErrPeerClosed than by a dial that may
 // hang until the handshake timeout.
-func peerRestarted(pc *peerConn) bool {
-	if pc.alive() {
-		return false
-	}
+func peerRestarted(pc *peerConn, err error) bool {
 	var sr *quic.StatelessResetError
-	return errors.As(context.Cause(pc.conn.Context()), &sr)
+	// The stream may report the reset before the connection's context does.
+	return errors.As(err, &sr) || errors.As(context.Cause(pc.conn.Context()), &sr)
 }

@@ -10,13 +10,17 @@ import (
 // Stream preamble, written by the side that opens a stream:
 //
 //	byte   version (headerVersion)
-//	byte   kind    (kindRequest, kindMessage, kindStream)
-//	byte   n       length of the protocol name, 1..MaxProtocolLen
+//	byte   kind    (kindRequest, kindMessage, kindStream, kindGoAway)
+//	byte   n       length of the protocol name, 1..MaxProtocolLen (0 for kindGoAway)
 //	n      protocol name, bytes from [A-Za-z0-9._/-]
 //
 // A request or message follows with exactly one frame and the opener's FIN.
 // A request is answered with one status byte, one frame and the acceptor's
-// FIN. A stream carries whatever its protocol defines.
+// FIN. A stream carries whatever its protocol defines. A goaway stream is
+// the bare header and FIN: its sender is shutting down, and asks the peer to
+// open no more streams on this connection and to close the connection once
+// its own streams on it are done (QUIC cannot flush and close in one step,
+// so the side that read the last answer must be the one to close).
 //
 // A frame is a big-endian u32 length followed by that many bytes.
 const (
@@ -47,6 +51,7 @@ const (
 	kindRequest kind = 1 // one frame in, status and one frame back
 	kindMessage kind = 2 // one frame in, nothing back (Send)
 	kindStream  kind = 3 // free-form, handed to a StreamHandler
+	kindGoAway  kind = 4 // the sender is shutting down; no protocol name
 )
 
 func (k kind) String() string {
@@ -57,6 +62,8 @@ func (k kind) String() string {
 		return "message"
 	case kindStream:
 		return "stream"
+	case kindGoAway:
+		return "goaway"
 	}
 	return fmt.Sprintf("kind(%d)", byte(k))
 }
@@ -91,7 +98,8 @@ func protoByte(c byte) bool {
 		c == '.' || c == '_' || c == '/' || c == '-'
 }
 
-// appendHeader appends the preamble for (k, proto). proto must be valid.
+// appendHeader appends the preamble for (k, proto). proto must be valid, or
+// empty for kindGoAway.
 func appendHeader(dst []byte, k kind, proto string) []byte {
 	dst = append(dst, headerVersion, byte(k), byte(len(proto)))
 	return append(dst, proto...)
@@ -111,10 +119,17 @@ func readHeader(r io.Reader) (header, error) {
 		return header{}, fmt.Errorf("%w: unsupported version %d", ErrBadHeader, fixed[0])
 	}
 	k := kind(fixed[1])
-	if k != kindRequest && k != kindMessage && k != kindStream {
+	n := int(fixed[2])
+	switch k {
+	case kindRequest, kindMessage, kindStream:
+	case kindGoAway:
+		if n != 0 {
+			return header{}, fmt.Errorf("%w: goaway with a protocol name", ErrBadHeader)
+		}
+		return header{kind: k}, nil
+	default:
 		return header{}, fmt.Errorf("%w: unknown stream kind %d", ErrBadHeader, fixed[1])
 	}
-	n := int(fixed[2])
 	if n == 0 || n > MaxProtocolLen {
 		return header{}, fmt.Errorf("%w: protocol name length %d not in 1..%d", ErrBadHeader, n, MaxProtocolLen)
 	}

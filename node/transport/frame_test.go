@@ -43,6 +43,12 @@ func TestHeaderRejects(t *testing.T) {
 			t.Errorf("%s: got %v, want ErrBadHeader", name, err)
 		}
 	}
+	if h, err := readHeader(bytes.NewReader([]byte{1, 4, 0})); err != nil || h.kind != kindGoAway {
+		t.Errorf("goaway: %+v %v", h, err)
+	}
+	if _, err := readHeader(bytes.NewReader([]byte{1, 4, 1, 'a'})); !errors.Is(err, ErrBadHeader) {
+		t.Errorf("goaway with a name: %v", err)
+	}
 	if _, err := readHeader(bytes.NewReader(nil)); err != io.EOF {
 		t.Errorf("empty stream: got %v, want io.EOF", err)
 	}
@@ -131,6 +137,7 @@ func FuzzReadHeader(f *testing.F) {
 	f.Add([]byte{1, 2, 0})
 	f.Add([]byte{1, 3, 65, 'a'})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{1, 4, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h, err := readHeader(bytes.NewReader(data))
 		if err != nil {
@@ -139,7 +146,7 @@ func FuzzReadHeader(f *testing.F) {
 			}
 			return
 		}
-		if validProtocol(h.proto) != nil {
+		if h.kind != kindGoAway && validProtocol(h.proto) != nil {
 			t.Fatalf("accepted invalid protocol %q", h.proto)
 		}
 		enc := appendHeader(nil, h.kind, h.proto)

@@ -31,6 +31,13 @@ func (t *Transport) serveStream(pc *peerConn, qs *quic.Stream) {
 	_ = qs.SetReadDeadline(time.Time{})
 	log = log.With("proto", h.proto, "kind", h.kind.String())
 
+	if h.kind == kindGoAway {
+		log.Debug("peer is going away")
+		qs.CancelRead(codeNoError)
+		_ = qs.Close()
+		pc.goAway()
+		return
+	}
 	r := t.route(h.proto)
 	switch {
 	case h.kind == kindStream && r.sh != nil:

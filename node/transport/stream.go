@@ -25,10 +25,11 @@ type Stream struct {
 
 	// ctx is the opener's context (nil on the accepting side); when it ends
 	// the stream is reset and errors report the context's cause.
-	ctx     context.Context
-	stopCtx func() bool
-
-	closeOnce sync.Once
+	ctx context.Context
+	// done, on the opening side, detaches ctx and ends the stream's count
+	// on its connection.
+	done     func()
+	doneOnce sync.Once
 }
 
 func newStream(t *Transport, qs *quic.Stream, peer Peer, proto string) *Stream {
@@ -94,23 +95,23 @@ func (s *Stream) CloseWrite() error { return s.err(s.qs.Close()) }
 // news to the caller. A handler's stream is closed by the transport when
 // the handler returns.
 func (s *Stream) Close() error {
-	s.closeOnce.Do(func() {
-		_ = s.qs.Close()
-		s.qs.CancelRead(codeNoError)
-		if s.stopCtx != nil {
-			s.stopCtx()
-		}
-	})
+	_ = s.qs.Close()
+	s.qs.CancelRead(codeNoError)
+	s.finish()
 	return nil
+}
+
+func (s *Stream) finish() {
+	if s.done != nil {
+		s.doneOnce.Do(s.done)
+	}
 }
 
 // Reset aborts the stream in both directions: unsent data is dropped and the
 // peer's reads and writes fail with ErrStreamReset.
 func (s *Stream) Reset() {
 	reset(s.qs, codeCanceled)
-	if s.stopCtx != nil {
-		s.stopCtx()
-	}
+	s.finish()
 }
 
 // SetDeadline sets read and write deadlines, like net.Conn.

@@ -164,6 +164,7 @@ type Transport struct {
 	pool          map[poolKey]*peerConn // the connection to use per (addr, key)
 	conns         map[*peerConn]struct{}
 	dialing       map[poolKey]*dialCall
+	connsGone     chan struct{} // closed when conns empties after Close began
 	connsDialed   atomic.Uint64
 	connsAccepted atomic.Uint64
 	streamsIn     atomic.Uint64
@@ -181,12 +182,58 @@ type peerConn struct {
 	conn *quic.Conn
 	peer Peer
 	key  poolKey
+
+	mu        sync.Mutex
+	active    int  // streams we opened on conn and have not finished
+	goingAway bool // the peer sent goaway: open nothing new, close when idle
 }
 
 // alive reports whether the connection has not been closed yet. A connection
 // whose peer vanished stays "alive" until the idle timeout or a stateless
 // reset tells quic-go.
 func (pc *peerConn) alive() bool { return pc.conn.Context().Err() == nil }
+
+// usable reports whether new streams may be opened on pc.
+func (pc *peerConn) usable() bool {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return !pc.goingAway && pc.alive()
+}
+
+// acquire counts a stream we are about to open; false after goaway.
+func (pc *peerConn) acquire() bool {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.goingAway {
+		return false
+	}
+	pc.active++
+	return true
+}
+
+// release ends a stream counted by acquire. The last one to end after a
+// goaway closes the connection: by then we have read every answer we
+// wanted, so nothing the peer still needs to deliver is lost.
+func (pc *peerConn) release() {
+	pc.mu.Lock()
+	pc.active--
+	last := pc.goingAway && pc.active == 0
+	pc.mu.Unlock()
+	if last {
+		_ = pc.conn.CloseWithError(codeNoError, "goaway: done")
+	}
+}
+
+// goAway records the peer's goaway and closes the connection if idle.
+func (pc *peerConn) goAway() {
+	pc.mu.Lock()
+	pc.goingAway = true
+	idle := pc.active == 0
+	pc.mu.Unlock()
+	if idle {
+		_ = pc.conn.CloseWithError(codeNoError, "goaway: done")
+	}
+}
 
 type dialCall struct {
 	done chan struct{}
@@ -311,12 +358,14 @@ func (t *Transport) Stats() Stats {
 
 func (t *Transport) isClosing() bool { return t.closingFlag.Load() }
 
-// Close shuts the transport down gracefully: it stops accepting connections
-// and streams (new streams are refused with ErrPeerClosed at the opener),
-// lets running handlers finish for up to DrainTimeout, then cancels their
-// contexts, closes every connection with application error 0, releases the
-// socket and waits for all of its goroutines. Requests this node has in
-// flight fail with ErrClosed. Close is idempotent.
+// Close shuts the transport down gracefully: it stops accepting connections,
+// tells every peer it is going away (peers then fail new requests to it at
+// once with ErrPeerClosed, and close each connection when their last stream
+// on it is done), lets running handlers finish, waits for the peers to close,
+// and after DrainTimeout cancels what is left: handler contexts first, then
+// the connections with application error 0. It then releases the socket and
+// waits for all of its goroutines. New requests from this node fail with
+// ErrClosed as soon as Close begins. Close is idempotent.
 func (t *Transport) Close() error {
 	t.closeOnce.Do(func() { t.closeErr = t.shutdown() })
 	return t.closeErr
@@ -326,11 +375,19 @@ func (t *Transport) shutdown() error {
 	t.mu.Lock()
 	t.closing = true
 	t.closingFlag.Store(true)
+	t.connsGone = make(chan struct{})
+	if len(t.conns) == 0 {
+		close(t.connsGone)
+	}
+	conns := t.connList()
 	t.mu.Unlock()
 
 	var errs []error
 	if err := t.ln.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("transport: closing listener: %w", err))
+	}
+	for _, pc := range conns {
+		sendGoAway(pc)
 	}
 
 	drained := make(chan struct{})
@@ -338,22 +395,24 @@ func (t *Transport) shutdown() error {
 		t.handlers.Wait()
 		close(drained)
 	}()
-	timer := time.NewTimer(t.cfg.DrainTimeout)
+	grace, cancel := context.WithTimeout(context.Background(), t.cfg.DrainTimeout)
+	defer cancel()
 	select {
 	case <-drained:
-		timer.Stop()
-	case <-timer.C:
+		select {
+		case <-t.connsGone:
+		case <-grace.Done():
+			t.log.Debug("peers did not close their connections within the drain timeout")
+		}
+	case <-grace.Done():
 		t.log.Warn("handlers still running after drain timeout; cancelling them", "timeout", t.cfg.DrainTimeout)
-		t.stopHandlers()
 	}
+	t.stopHandlers()
 
-	// Closing the connections also unblocks handlers stuck in stream I/O
-	// after their context was cancelled.
+	// Whatever is still open now gets closed by us; this also unblocks
+	// handlers stuck in stream I/O that ignore their context.
 	t.mu.Lock()
-	conns := make([]*peerConn, 0, len(t.conns))
-	for pc := range t.conns {
-		conns = append(conns, pc)
-	}
+	conns = t.connList()
 	t.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, pc := range conns {
@@ -371,6 +430,30 @@ func (t *Transport) shutdown() error {
 	}
 	t.loops.Wait()
 	return errors.Join(errs...)
+}
+
+func (t *Transport) connList() []*peerConn {
+	out := make([]*peerConn, 0, len(t.conns))
+	for pc := range t.conns {
+		out = append(out, pc)
+	}
+	return out
+}
+
+// sendGoAway announces our shutdown on pc. It never blocks: if the stream
+// limit or flow control leave no room, the peer simply learns of the
+// shutdown from the connection close at the end of the drain.
+func sendGoAway(pc *peerConn) {
+	qs, err := pc.conn.OpenStream()
+	if err != nil {
+		return
+	}
+	if err := qs.TryWriteAll(appendHeader(nil, kindGoAway, "")); err != nil {
+		reset(qs, codeShuttingDown)
+		return
+	}
+	_ = qs.Close()
+	qs.CancelRead(codeNoError)
 }
 
 // acceptConns registers every incoming connection and serves its streams.
@@ -432,7 +515,7 @@ func (t *Transport) register(pc *peerConn) bool {
 		return false
 	}
 	t.conns[pc] = struct{}{}
-	if cur := t.pool[pc.key]; cur == nil || !cur.alive() {
+	if cur := t.pool[pc.key]; cur == nil || !cur.usable() {
 		t.pool[pc.key] = pc
 	}
 	t.loops.Add(1)
@@ -444,6 +527,23 @@ func (t *Transport) forget(pc *peerConn) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.conns, pc)
+	if t.pool[pc.key] == pc {
+		delete(t.pool, pc.key)
+	}
+	if t.closing && len(t.conns) == 0 {
+		select {
+		case <-t.connsGone:
+		default:
+			close(t.connsGone)
+		}
+	}
+}
+
+// evict takes pc out of the pool, so the next connect dials afresh. pc stays
+// in t.conns until its serving loop sees it die.
+func (t *Transport) evict(pc *peerConn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.pool[pc.key] == pc {
 		delete(t.pool, pc.key)
 	}
@@ -502,6 +602,11 @@ func (t *Transport) connect(ctx context.Context, addr string, key ed25519.Public
 	}
 	if cur := t.pool[k]; cur != nil && cur.alive() {
 		t.mu.Unlock()
+		if !cur.usable() {
+			// Failing fast beats dialling a node that has closed its
+			// listener: that dial would only time out.
+			return nil, false, fmt.Errorf("%w: %s is shutting down", ErrPeerClosed, addr)
+		}
 		return cur, true, nil
 	}
 	dc := t.dialing[k]

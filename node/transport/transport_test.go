@@ -497,6 +497,9 @@ func TestReconnectAfterGracefulRestart(t *testing.T) {
 // A peer that dies without closing its connections and comes back on the
 // same port with the same key resets the stale connection with a token
 // derived from its key; the request in flight is retried on a new one.
+// quic-go only answers packets above 42 bytes with a reset, so the request
+// is envelope-sized (a signed node/wire envelope alone is over 100 bytes);
+// a tiny one would wait for the idle timeout instead.
 func TestReconnectAfterCrash(t *testing.T) {
 	checkLeaks(t)
 	a := listen(t)
@@ -504,7 +507,8 @@ func TestReconnectAfterCrash(t *testing.T) {
 	b := listen(t, func(c *Config) { c.Key = key })
 	b.Handle("echo", echo)
 	ctx := ctxT(t)
-	if _, err := a.Request(ctx, addrOf(b), b.PublicKey(), "echo", []byte("1")); err != nil {
+	envelope := bytes.Repeat([]byte{0xe7}, 160)
+	if _, err := a.Request(ctx, addrOf(b), b.PublicKey(), "echo", envelope); err != nil {
 		t.Fatal(err)
 	}
 	port := addrOf(b)
@@ -512,11 +516,11 @@ func TestReconnectAfterCrash(t *testing.T) {
 
 	b2 := listen(t, func(c *Config) { c.Key, c.ListenAddr = key, port })
 	b2.Handle("echo", echo)
-	if s := a.Stats(); s.OpenConns != 1 {
-		t.Fatalf("a should still believe in the old connection: %+v", s)
-	}
-	if got, err := a.Request(ctx, port, key.Public().(ed25519.PublicKey), "echo", []byte("2")); err != nil || string(got) != "2" {
-		t.Fatalf("after crash and restart: %q %v", got, err)
+	// a usually still believes in the old connection here and learns the
+	// truth from the reset its request provokes; a late ACK from a can
+	// provoke it first. Either way the request must simply work.
+	if got, err := a.Request(ctx, port, key.Public().(ed25519.PublicKey), "echo", envelope); err != nil || !bytes.Equal(got, envelope) {
+		t.Fatalf("after crash and restart: %d bytes, %v", len(got), err)
 	}
 	if s := a.Stats(); s.ConnsDialed != 2 {
 		t.Errorf("a dialled %d times, want 2", s.ConnsDialed)
