@@ -114,7 +114,7 @@ func (n *Node) onDropReport(from NodeID, m *DropReport) {
 		n.reject(from, "drop report for pos %d: not held by %s (stale)", m.Pos, m.ID)
 		return
 	}
-	if c.members[ParentPos(m.Pos, n.m)].ID != from {
+	if from != m.ID && c.members[ParentPos(m.Pos, n.m)].ID != from {
 		n.reject(from, "drop report for pos %d from a node that is not its parent", m.Pos)
 		return
 	}

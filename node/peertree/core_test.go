@@ -139,6 +139,20 @@ func TestRepairCases(t *testing.T) {
 	}
 }
 
+func TestLeave(t *testing.T) {
+	s := seqTree(t, 13, 3, 40, nil)
+	i := atPos(s, 5)
+	rd := s.Node(i).Leave(s.Now())
+	if len(rd.Messages) != 1 || rd.Messages[0].Msg.Kind() != peertree.KindDropReport {
+		t.Fatalf("leave sent %v", rd.Messages)
+	}
+	s.Deliver(i, rd)
+	s.Kill(i)
+	// Freed by the root's next commit, long before the detector would fire.
+	d := mustComplete(t, s, 12, 5*time.Second)
+	t.Logf("left and repaired in %v", d)
+}
+
 func rejected(rd peertree.Ready, substr string) bool {
 	for _, e := range rd.Events {
 		if e.Kind == peertree.EventRejected && strings.Contains(e.Detail, substr) {

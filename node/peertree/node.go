@@ -196,6 +196,25 @@ func (n *Node) Broadcast(now time.Duration, id [32]byte, payload []byte) Ready {
 	return n.finish()
 }
 
+// Leave gives up this node's position for a clean shutdown: the root frees
+// it in its next commit instead of waiting for the failure detector. Only a
+// node itself may give up its own position. After Leave the core is idle;
+// a root simply goes quiet and its successor takes over.
+func (n *Node) Leave(now time.Duration) Ready {
+	n.begin(now)
+	if n.status == StatusMember {
+		n.send(n.root, &DropReport{Pos: n.pos, ID: n.self.ID})
+	}
+	n.status = StatusIdle
+	n.join, n.coord, n.replica = nil, nil, nil
+	n.children, n.suspects, n.helps = nil, nil, nil
+	n.pos, n.size = 0, 0
+	n.parent, n.root = Member{}, Member{}
+	rd := n.finish()
+	rd.NextTick = 1<<63 - 1
+	return rd
+}
+
 // --- accessors for the monitor ---
 
 // ID returns this node's ID.

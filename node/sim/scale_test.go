@@ -142,3 +142,22 @@ func TestScale100k(t *testing.T) {
 	}
 	checkScale(t, runScale(t, 100_000, 10_000))
 }
+
+func TestLossNeverDrops10k(t *testing.T) {
+	s := New(testConfig(31))
+	grow(t, s, 10_000, 2_500)
+	if r, _ := settle(t, s, time.Minute); !r.Complete {
+		t.Fatalf("initial tree: %v", r)
+	}
+	before := s.Events
+	s.SetLoss(0.05)
+	s.RunFor(10 * time.Minute)
+	r := s.Check()
+	dead := s.Events[peertree.EventDead] - before[peertree.EventDead]
+	rejoin := s.Events[peertree.EventRejoin] - before[peertree.EventRejoin]
+	sus := s.Events[peertree.EventSuspect] - before[peertree.EventSuspect]
+	t.Logf("10,000 nodes, 10 virtual minutes at 5%% loss: %v; suspicions %d, dead %d, rejoins %d", r, sus, dead, rejoin)
+	if dead != 0 || rejoin != 0 || !r.Complete || r.Size != 10_000 {
+		t.Fatal("a node was dropped under loss")
+	}
+}

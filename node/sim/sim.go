@@ -407,3 +407,7 @@ func less(a, b *event) bool {
 
 // SetLoss changes the loss rate from now on.
 func (s *Sim) SetLoss(p float64) { s.cfg.Loss = p }
+
+// Deliver hands the network a Ready that a test obtained by calling a core
+// directly (e.g. Leave), as if the core had produced it inside the run.
+func (s *Sim) Deliver(i int, rd peertree.Ready) { s.process(i, rd, 0) }

@@ -177,7 +177,9 @@ func splitTest(t *testing.T, seed uint64, n int, frac float64) { splitTestOpt(t,
 // pinTop the root and every successor stay on the first side, so the other
 // side has nobody entitled to take over and must re-form by re-joining.
 func splitTestOpt(t *testing.T, seed uint64, n int, frac float64, pinTop bool) {
-	s := New(testConfig(seed))
+	cfg := testConfig(seed)
+	cfg.Encode = pinTop // one variant sends every message through the codec
+	s := New(cfg)
 	// Contacts: three random earlier nodes each, as a bootstrap list would give.
 	s.AddNode(nil)
 	for s.Len() < n {
@@ -202,6 +204,11 @@ func splitTestOpt(t *testing.T, seed uint64, n int, frac float64, pinTop bool) {
 	t.Logf("split %.0f/%.0f: during %v; healed in %v: %v", frac*100, (1-frac)*100, during, d, r)
 	if !r.Complete || r.Size != n {
 		t.Fatalf("did not end as one tree")
+	}
+	for _, k := range []peertree.Kind{peertree.KindForeignTree, peertree.KindMergeOffer, peertree.KindMigrate} {
+		if s.Sent[k] == 0 {
+			t.Errorf("no %s messages: the halves did not merge through the protocol", k)
+		}
 	}
 	tr := s.Broadcast(firstLive(s), []byte("healed"))
 	s.RunFor(2 * time.Second)
