@@ -37,7 +37,9 @@ type statusJSON struct {
 	LockReason      LockReason `json:"lock_reason,omitempty"`
 	Address         string     `json:"address,omitempty"`
 	IdleLockSeconds int64      `json:"idle_lock_seconds"`
-	Network         NetView    `json:"network"`
+	// HasKeyFile says whether unlocking with a key file passphrase works.
+	HasKeyFile bool    `json:"has_key_file"`
+	Network    NetView `json:"network"`
 }
 
 func (s *Server) identityJSON() identityJSON {
@@ -58,6 +60,7 @@ func (s *Server) statusJSON(r *http.Request) statusJSON {
 		Locked:          !unlocked,
 		Address:         id.Address,
 		IdleLockSeconds: int64(s.cfg.IdleLock.Seconds()),
+		HasKeyFile:      s.hasKeyFile(),
 		Network:         s.netView(r.Context()),
 	}
 	if !unlocked {
@@ -95,14 +98,36 @@ func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.statusJSON(r))
 }
 
+// unlockRequest unlocks with the words (mnemonic, with the optional BIP39
+// passphrase) or, when mnemonic is empty, with the key file's passphrase.
 type unlockRequest struct {
-	Mnemonic   string `json:"mnemonic"`
-	Passphrase string `json:"passphrase"`
+	Mnemonic          string `json:"mnemonic"`
+	Passphrase        string `json:"passphrase"`
+	KeyFilePassphrase string `json:"keyfile_passphrase,omitempty"`
 }
 
 func (s *Server) apiUnlock(w http.ResponseWriter, r *http.Request) {
 	var req unlockRequest
 	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if req.Mnemonic == "" && req.KeyFilePassphrase != "" {
+		if _, err := s.unlockKeyFile(req.KeyFilePassphrase); err != nil {
+			msg, code := keyFileErrorMessage(err)
+			status := http.StatusUnprocessableEntity
+			switch code {
+			case "already_unlocked":
+				status = http.StatusConflict
+			case "no_key_file":
+				status = http.StatusNotFound
+			case "key_file_unreadable":
+				s.log.Error("conduit: key file", "err", err)
+				status = http.StatusInternalServerError
+			}
+			writeJSON(w, status, apiError{Error: msg, Code: code})
+			return
+		}
+		writeJSON(w, http.StatusOK, s.identityJSON())
 		return
 	}
 	_, err := s.unlockPhrase(req.Mnemonic, req.Passphrase)

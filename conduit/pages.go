@@ -31,6 +31,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /welcome/words", s.pageWords)
 	mux.HandleFunc("GET /welcome/confirm", s.pageConfirm)
 	mux.HandleFunc("POST /welcome/confirm", s.postConfirm)
+	mux.HandleFunc("POST /welcome/keyfile", s.postKeyFile)
 	mux.HandleFunc("GET /welcome/restore", s.pageRestore)
 	mux.HandleFunc("POST /welcome/restore", s.postRestore)
 	mux.HandleFunc("GET /home", s.pageHome)
@@ -126,7 +127,27 @@ func (s *Server) pageWelcome(w http.ResponseWriter, r *http.Request) {
 		seeOther(w, r, "/home")
 		return
 	}
-	s.render(w, r, http.StatusOK, web.WelcomePage(web.WelcomeView{Page: s.chrome("Welcome", web.NavWelcome), Notice: s.lockNotice()}))
+	s.render(w, r, http.StatusOK, web.WelcomePage(web.WelcomeView{
+		Page: s.chrome("Welcome", web.NavWelcome), Notice: s.lockNotice(), HasKeyFile: s.hasKeyFile()}))
+}
+
+func (s *Server) postKeyFile(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.renderError(w, r, http.StatusBadRequest, "The form could not be read.")
+		return
+	}
+	_, err := s.unlockKeyFile(r.PostForm.Get("passphrase"))
+	if err == nil || errors.Is(err, ErrAlreadyUnlocked) {
+		seeOther(w, r, "/home")
+		return
+	}
+	msg, code := keyFileErrorMessage(err)
+	if code == "key_file_unreadable" {
+		s.log.Error("conduit: key file", "err", err)
+	}
+	s.render(w, r, http.StatusUnprocessableEntity, web.WelcomePage(web.WelcomeView{
+		Page: s.chrome("Welcome", web.NavWelcome), HasKeyFile: s.hasKeyFile(), KeyFileError: msg}))
 }
 
 func (s *Server) postCreate(w http.ResponseWriter, r *http.Request) {

@@ -55,6 +55,9 @@ type Config struct {
 	// ExitOnUnplug makes Run return after Prepare to unplug, so that the
 	// binary no longer keeps the stick busy.
 	ExitOnUnplug bool
+	// KeyFile, if set, offers unlocking with the key file's passphrase
+	// instead of the words.
+	KeyFile KeyFileSource
 	// StatusInterval is how often the live stream polls Network; default 5 s.
 	StatusInterval time.Duration
 }

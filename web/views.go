@@ -73,6 +73,9 @@ type WelcomeView struct {
 	// Notice says why the conduit is locked (idle, locked by hand); empty
 	// on a fresh start.
 	Notice string
+	// HasKeyFile offers unlocking with the key file's passphrase.
+	HasKeyFile   bool
+	KeyFileError string
 }
 
 // WordsView shows a freshly created phrase once, numbered.

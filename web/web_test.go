@@ -26,16 +26,17 @@ func pages(t testing.TB) map[string]templ.Component {
 	net := NetworkView{Health: HealthDegraded, Summary: "Connected to 1 node; want 3.", Mode: "embedded node", Peers: 1, NetworkID: "main"}
 	words := strings.Fields("abandon ability able about above absent absorb abstract absurd abuse access accident account accuse achieve acid acoustic acquire across act action actor actress actual")
 	return map[string]templ.Component{
-		"welcome":       WelcomePage(WelcomeView{Page: locked, Notice: "Locked after 15 minutes without use."}),
-		"words":         WordsPage(WordsView{Page: locked, Words: words}),
-		"confirm":       ConfirmPage(ConfirmView{Page: locked, Positions: []int{3, 11, 20}, Error: "Word 3 does not match."}),
-		"restore":       RestorePage(RestoreView{Page: locked, Phrase: "abandon <b>x</b>", Error: "Word 2 '<b>x</b>' is not in the list"}),
-		"home":          HomePage(HomeView{Page: unlocked, Address: testAddress, QR: code, Balance: "—", Storage: "—", Network: net}),
-		"network":       NetworkPage(NetworkPageView{Page: unlocked, Network: net}),
-		"network-empty": NetworkPage(NetworkPageView{Page: locked, Network: NetworkView{Health: HealthUnknown}}),
-		"settings":      SettingsPage(SettingsView{Page: unlocked, IdleLock: "15 minutes"}),
-		"unplugged":     UnpluggedPage(UnpluggedView{Page: locked}),
-		"error":         ErrorPage(ErrorView{Page: locked, Status: 404, Message: "No page at /x."}),
+		"welcome":         WelcomePage(WelcomeView{Page: locked, Notice: "Locked after 15 minutes without use."}),
+		"welcome-keyfile": WelcomePage(WelcomeView{Page: locked, HasKeyFile: true, KeyFileError: "That is not the key file's passphrase."}),
+		"words":           WordsPage(WordsView{Page: locked, Words: words}),
+		"confirm":         ConfirmPage(ConfirmView{Page: locked, Positions: []int{3, 11, 20}, Error: "Word 3 does not match."}),
+		"restore":         RestorePage(RestoreView{Page: locked, Phrase: "abandon <b>x</b>", Error: "Word 2 '<b>x</b>' is not in the list"}),
+		"home":            HomePage(HomeView{Page: unlocked, Address: testAddress, QR: code, Balance: "—", Storage: "—", Network: net}),
+		"network":         NetworkPage(NetworkPageView{Page: unlocked, Network: net}),
+		"network-empty":   NetworkPage(NetworkPageView{Page: locked, Network: NetworkView{Health: HealthUnknown}}),
+		"settings":        SettingsPage(SettingsView{Page: unlocked, IdleLock: "15 minutes"}),
+		"unplugged":       UnpluggedPage(UnpluggedView{Page: locked}),
+		"error":           ErrorPage(ErrorView{Page: locked, Status: 404, Message: "No page at /x."}),
 	}
 }
 

@@ -23,6 +23,7 @@ type conduitOptions struct {
 	listen    string
 	noBrowser bool
 	idleLock  time.Duration
+	keyFile   string
 }
 
 func newConduitCmd() *cobra.Command {
@@ -48,6 +49,7 @@ func attachConduit(cmd *cobra.Command) {
 	f.StringVar(&o.listen, "listen", conduit.DefaultListen, "loopback address to serve on (port 0 picks a free one)")
 	f.BoolVar(&o.noBrowser, "no-browser", false, "print the address but do not open a browser")
 	f.DurationVar(&o.idleLock, "idle-lock", conduit.DefaultIdleLock, "wipe the keys after this long without use")
+	f.StringVar(&o.keyFile, "keyfile", "", "encrypted key file (from borgios seed keyfile) to offer unlocking with its passphrase")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		return runConduit(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), *o, openBrowser)
 	}
@@ -56,12 +58,16 @@ func attachConduit(cmd *cobra.Command) {
 // runConduit serves until ctx ends or the person prepares to unplug.
 func runConduit(ctx context.Context, stdout, stderr io.Writer, o conduitOptions, open func(string) error) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := conduit.New(conduit.Config{
+	cfg := conduit.Config{
 		Listen:       o.listen,
 		Logger:       logger,
 		IdleLock:     o.idleLock,
 		ExitOnUnplug: true,
-	})
+	}
+	if o.keyFile != "" {
+		cfg.KeyFile = conduit.KeyFilePath(o.keyFile)
+	}
+	srv, err := conduit.New(cfg)
 	if err != nil {
 		return err
 	}
