@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 )
 
@@ -194,7 +195,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (refusal, 
 			SameSite: http.SameSiteStrictMode,
 		})
 		q.Del("token")
-		u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
+		// One leading slash only: "//evil.example" would be a
+		// protocol-relative redirect off this server.
+		u := url.URL{Path: path.Clean("/" + strings.TrimLeft(r.URL.Path, "/")), RawQuery: q.Encode()}
 		http.Redirect(w, r, u.String(), http.StatusSeeOther)
 		return refusal{status: http.StatusSeeOther}, true
 	}

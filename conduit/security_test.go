@@ -248,6 +248,8 @@ func TestTokenExchangedAndStripped(t *testing.T) {
 		{"/?token=" + ts.Token(), "/"},
 		{"/welcome?token=" + ts.Token(), "/welcome"},
 		{"/network?a=1&token=" + ts.Token() + "&b=2", "/network?a=1&b=2"},
+		{"//evil.example/x?token=" + ts.Token(), "/evil.example/x"},
+		{"/%2F%2Fevil.example?token=" + ts.Token(), "/evil.example"},
 	} {
 		resp := ts.do(ts.newRequest("GET", c.target, nil), false)
 		resp.Body.Close()

@@ -58,6 +58,16 @@
       window.location.assign("/welcome");
       return;
     }
+    var lockstate = document.querySelector('[data-live="lockstate"]');
+    if (lockstate) {
+      var dot = document.createElement("span");
+      dot.className = s.locked ? "dot" : "dot dot-on";
+      dot.setAttribute("aria-hidden", "true");
+      var label = s.locked ? " Locked" : " Unlocked";
+      if (lockstate.textContent.trim() !== label.trim()) {
+        lockstate.replaceChildren(dot, document.createTextNode(label));
+      }
+    }
     var net = s.network || {};
     var health = labels[net.health] ? net.health : "unknown";
     var badges = document.querySelectorAll('[data-live="health"]');
