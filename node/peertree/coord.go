@@ -25,7 +25,19 @@ type coordinator struct {
 
 	lastOfferTo NodeID
 	lastOfferAt time.Duration
+	foreign     []foreignTree // other trees' roots that a third party vouched for
 }
+
+// foreignTree is another tree's root as reported by someone other than that
+// root itself. A root migrates only towards a root on this list, so a single
+// node claiming to lead a huge tree cannot pull a tree away.
+type foreignTree struct {
+	root NodeID
+	tree NodeID
+	at   time.Duration
+}
+
+const maxForeign = 8
 
 type pendingUpdate struct {
 	to    Member

@@ -172,6 +172,8 @@ func (n *Node) onRootInfo(from NodeID, m *RootInfo) {
 		return
 	}
 	if n.status == StatusRoot {
+		// We chose to ask this contact, so its answer vouches for m.Root.
+		n.noteForeign(m)
 		n.offerMerge(m.Root)
 	} else if n.status == StatusMember {
 		n.send(n.root, &ForeignTree{Info: *m})
@@ -227,7 +229,35 @@ func (n *Node) onForeignTree(from NodeID, m *ForeignTree) {
 	if n.status != StatusRoot || !m.Info.Member || m.Info.TreeID == n.treeID || m.Info.Root.IsZero() || m.Info.Root.ID == n.self.ID {
 		return
 	}
+	if from == m.Info.Root.ID {
+		n.reject(from, "foreign-tree report about itself")
+		return
+	}
+	n.noteForeign(&m.Info)
 	n.offerMerge(m.Info.Root)
+}
+
+func (n *Node) noteForeign(info *RootInfo) {
+	c := n.coord
+	for i := range c.foreign {
+		if c.foreign[i].root == info.Root.ID {
+			c.foreign[i] = foreignTree{root: info.Root.ID, tree: info.TreeID, at: n.now}
+			return
+		}
+	}
+	if len(c.foreign) >= maxForeign {
+		c.foreign = c.foreign[1:]
+	}
+	c.foreign = append(c.foreign, foreignTree{root: info.Root.ID, tree: info.TreeID, at: n.now})
+}
+
+func (n *Node) vouched(root, tree NodeID) bool {
+	for _, f := range n.coord.foreign {
+		if f.root == root && f.tree == tree && n.now-f.at < 10*n.cfg.MergeProbe {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Node) offerMerge(to Member) {
@@ -247,6 +277,10 @@ func (n *Node) onMergeOffer(from NodeID, m *MergeOffer) {
 	}
 	other := Member{ID: from, Addr: m.Addr}
 	if better(m.Size, m.TreeID, n.size, n.treeID) {
+		if !n.vouched(from, m.TreeID) {
+			n.reject(from, "merge offer from a root nobody vouched for")
+			return
+		}
 		n.migrate(other, m.TreeID)
 		return
 	}

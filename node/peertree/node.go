@@ -363,7 +363,10 @@ func (n *Node) childIndex(id NodeID) int {
 }
 
 func (n *Node) rootInfo() *RootInfo {
-	if n.status != StatusMember && n.status != StatusRoot {
+	// A member cut off from its parent does not advertise a tree it may
+	// no longer be part of: joiners would only chase a dead root.
+	if (n.status != StatusMember && n.status != StatusRoot) ||
+		(n.status == StatusMember && n.now-n.parentHeard > n.cfg.OrphanAfter) {
 		return &RootInfo{}
 	}
 	return &RootInfo{Member: true, TreeID: n.treeID, Root: n.root, Size: n.size, Epoch: n.epoch}

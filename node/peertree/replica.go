@@ -8,8 +8,9 @@ type replicaState struct {
 	epoch       Epoch
 	synced      bool
 	snapEpoch   Epoch
-	got         []bool
-	left        int
+	count       int               // chunks in the snapshot being received
+	chunks      map[int]*Snapshot // received so far, by index
+	recv        int               // members received so far
 	lastChanged []int
 	rootDead    bool
 	deadSucc    []NodeID
@@ -37,24 +38,64 @@ func (n *Node) onSnapshot(from NodeID, s *Snapshot) {
 	}
 	r := n.replica
 	if r == nil || s.Epoch > r.snapEpoch {
-		r = &replicaState{members: make([]Member, s.Size+1), snapEpoch: s.Epoch, got: make([]bool, s.Count), left: s.Count}
+		r = &replicaState{snapEpoch: s.Epoch, n: s.Size, count: s.Count, chunks: map[int]*Snapshot{}}
 		n.replica = r
 	}
-	if s.Epoch < r.snapEpoch || len(r.got) != s.Count || len(r.members) != s.Size+1 {
+	if s.Epoch < r.snapEpoch || (!r.synced && (r.count != s.Count || r.n != s.Size)) {
 		return
 	}
-	if !r.got[s.Index] {
-		copy(r.members[s.Offset:], s.Members)
-		r.got[s.Index] = true
-		r.left--
-		if r.left == 0 {
-			r.synced = true
-			r.epoch = r.snapEpoch
-			r.n = s.Size
-			r.got = nil
+	if r.synced {
+		// A retransmission after our ack was lost: ack again so the root
+		// stops waiting.
+		if s.Epoch == r.snapEpoch {
+			n.send(Member{ID: from, Addr: n.rootAddr(from)}, &SnapshotAck{Epoch: s.Epoch, Index: s.Index})
+		}
+		return
+	}
+	if _, dup := r.chunks[s.Index]; !dup {
+		// Keep chunks as they come: memory follows the data received, so a
+		// bogus Size or Offset cannot make us allocate a huge table.
+		r.chunks[s.Index] = s
+		r.recv += len(s.Members)
+		if r.recv > r.n {
+			n.replica = nil
+			n.reject(from, "snapshot chunks exceed the announced size")
+			return
+		}
+		if len(r.chunks) == r.count {
+			if !n.assemble(r) {
+				n.replica = nil
+				n.reject(from, "snapshot chunks do not tile positions 1..%d", r.n)
+				return
+			}
 		}
 	}
 	n.send(Member{ID: from, Addr: n.rootAddr(from)}, &SnapshotAck{Epoch: s.Epoch, Index: s.Index})
+}
+
+// assemble builds the table once every chunk is in; the chunks must tile
+// positions 1..n exactly.
+func (n *Node) assemble(r *replicaState) bool {
+	if r.recv != r.n {
+		return false
+	}
+	next := 1
+	for i := 0; i < r.count; i++ {
+		c := r.chunks[i]
+		if c == nil || c.Offset != next {
+			return false
+		}
+		next += len(c.Members)
+	}
+	r.members = make([]Member, r.n+1)
+	for i := 0; i < r.count; i++ {
+		c := r.chunks[i]
+		copy(r.members[c.Offset:], c.Members)
+	}
+	r.chunks = nil
+	r.synced = true
+	r.epoch = r.snapEpoch
+	return true
 }
 
 func (n *Node) rootAddr(from NodeID) string {
@@ -86,9 +127,10 @@ func (n *Node) onDelta(from NodeID, d *Delta) {
 		n.send(n.root, &DeltaAck{Epoch: d.Epoch, Resync: true})
 		return
 	}
-	limit := max(d.Size, r.n)
+	// A commit can only append as many positions as it has changes.
+	limit := min(max(d.Size, r.n), r.n+len(d.Changes))
 	for _, c := range d.Changes {
-		if c.Pos < 1 || c.Pos > limit || c.Pos > d.Size+len(d.Changes) {
+		if c.Pos < 1 || c.Pos > limit {
 			n.reject(from, "malformed delta position %d", c.Pos)
 			return
 		}
