@@ -90,7 +90,9 @@ func (t *Transport) roundTrip(ctx context.Context, qs *quic.Stream, prefix []byt
 // Send delivers msg to the handler for proto at the peer, without waiting for
 // it to be handled: it returns once the message is queued on a stream. QUIC
 // then delivers it reliably while the connection lives; whether the peer
-// knows proto, and what its handler made of it, is not reported. For
+// knows proto, accepts the size, or what its handler made of it, is never
+// reported. Errors mean the message could not be queued: no connection,
+// ErrPeerClosed, ErrClosed, a local *FrameTooLargeError, or ctx's error. For
 // heartbeats and broadcast forwarding, where the next message supersedes a
 // lost one.
 func (t *Transport) Send(ctx context.Context, addr string, key ed25519.PublicKey, proto string, msg []byte) error {
@@ -108,14 +110,21 @@ func (t *Transport) Send(ctx context.Context, addr string, key ed25519.PublicKey
 	stop := context.AfterFunc(ctx, func() { reset(qs, codeCanceled) })
 	defer stop()
 	err = writeFrame(qs, appendHeader(nil, kindMessage, proto), msg)
-	if err == nil && qs.Close() != nil {
-		// The peer already refused the stream; its reason is the cause
-		// of the send side's context.
-		err = context.Cause(qs.Context())
+	if err == nil {
+		// Close fails only if the peer already refused the stream.
+		_ = qs.Close()
 	}
 	// Nothing comes back; stopping our read side lets QUIC forget the
 	// stream as soon as the peer has the data.
 	qs.CancelRead(codeNoError)
+	var se *quic.StreamError
+	if errors.As(err, &se) && se.Remote {
+		// The peer refused the message (unknown protocol, too large). A
+		// refusal can also arrive after Send returns, so it is never
+		// reported: Send's answer must not depend on timing.
+		t.log.Debug("peer refused a message", "addr", addr, "proto", proto, "err", err)
+		err = nil
+	}
 	if err != nil {
 		qs.CancelWrite(codeCanceled)
 		if ctx.Err() != nil {

@@ -84,6 +84,22 @@ func TestFrameRoundTrip(t *testing.T) {
 	}
 }
 
+func TestReadFrameIntoReusesBuffer(t *testing.T) {
+	buf := make([]byte, 0, 100)
+	got, err := readFrameInto(bytes.NewReader(appendFrame(nil, []byte("hello"))), 1000, buf)
+	if err != nil || string(got) != "hello" || &got[0] != &buf[:1][0] {
+		t.Fatalf("small frame: %q %v, reused=%v", got, err, err == nil && &got[0] == &buf[:1][0])
+	}
+	big := bytes.Repeat([]byte{3}, 300)
+	got, err = readFrameInto(bytes.NewReader(appendFrame(nil, big)), 1000, buf)
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("frame above cap: %d bytes %v", len(got), err)
+	}
+	if _, err := readFrameInto(bytes.NewReader(appendFrame(nil, big)), 299, make([]byte, 0, 1000)); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("limit applies even with a big buffer: %v", err)
+	}
+}
+
 func TestFrameErrors(t *testing.T) {
 	_, err := readFrame(bytes.NewReader([]byte{0, 0, 1, 0, 1, 2}), 1<<20)
 	if !errors.Is(err, io.ErrUnexpectedEOF) {

@@ -57,12 +57,17 @@ func (s *Stream) Write(p []byte) (int, error) {
 	return n, s.err(err)
 }
 
-// ReadFrame reads one frame. It returns io.EOF when the peer closed its side
-// cleanly between frames. A frame above the limit returns a
-// *FrameTooLargeError without allocating it, and stops the peer's sending,
-// since the rest of the stream can no longer be parsed.
-func (s *Stream) ReadFrame() ([]byte, error) {
-	b, err := readFrame(s.qs, s.t.cfg.MaxFrame)
+// ReadFrame reads one frame into a new buffer. It returns io.EOF when the
+// peer closed its side cleanly between frames. A frame above the limit
+// returns a *FrameTooLargeError without allocating it, and stops the peer's
+// sending, since the rest of the stream can no longer be parsed.
+func (s *Stream) ReadFrame() ([]byte, error) { return s.ReadFrameBuf(nil) }
+
+// ReadFrameBuf is ReadFrame reusing buf's storage when cap(buf) is large
+// enough; the frame returned then aliases buf. Bulk readers pass the last
+// frame back in and stop allocating.
+func (s *Stream) ReadFrameBuf(buf []byte) ([]byte, error) {
+	b, err := readFrameInto(s.qs, s.t.cfg.MaxFrame, buf)
 	switch {
 	case err == nil:
 		return b, nil

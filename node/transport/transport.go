@@ -279,13 +279,7 @@ func Listen(cfg Config) (*Transport, error) {
 		conns:    make(map[*peerConn]struct{}),
 		dialing:  make(map[poolKey]*dialCall),
 	}
-	t.qconf = &quic.Config{
-		HandshakeIdleTimeout:  cfg.HandshakeTimeout,
-		MaxIdleTimeout:        cfg.IdleTimeout,
-		KeepAlivePeriod:       cfg.KeepAlivePeriod,
-		MaxIncomingStreams:    int64(cfg.MaxStreams),
-		MaxIncomingUniStreams: -1, // every borgios stream is bidirectional
-	}
+	t.qconf = quicConfig(cfg)
 	t.qt = &quic.Transport{Conn: udp, StatelessResetKey: resetKey}
 	t.ln, err = t.qt.Listen(serverTLS(cert), t.qconf)
 	if err != nil {
@@ -299,6 +293,17 @@ func Listen(cfg Config) (*Transport, error) {
 	go t.acceptConns()
 	t.log.Debug("listening", "addr", udp.LocalAddr().String())
 	return t, nil
+}
+
+// quicConfig is the QUIC configuration for both directions.
+func quicConfig(cfg Config) *quic.Config {
+	return &quic.Config{
+		HandshakeIdleTimeout:  cfg.HandshakeTimeout,
+		MaxIdleTimeout:        cfg.IdleTimeout,
+		KeepAlivePeriod:       cfg.KeepAlivePeriod,
+		MaxIncomingStreams:    int64(cfg.MaxStreams),
+		MaxIncomingUniStreams: -1, // every borgios stream is bidirectional
+	}
 }
 
 // Addr is the bound UDP address; with ListenAddr ":0" it holds the real port.
