@@ -352,6 +352,9 @@ func (r *Registry) publish() {
 	}
 	r.self.Store(e)
 	_ = r.ingest(e, nil, now)
+	if v := r.view.Load(); v == nil || v.Position < 1 {
+		return // not in a tree yet: joining triggers a publish
+	}
 	env, err := wire.Decode(e.raw, MaxEntrySize)
 	if err == nil {
 		err = r.rt.Load().BroadcastEnvelope(env)
