@@ -124,7 +124,7 @@ func errorAgainst(ref, n *tnode) (diff, span time.Duration) {
 	a := ref.svc.NowNs()
 	b := n.svc.NowNs()
 	c := ref.svc.NowNs()
-	return time.Duration(b - (a+(c-a)/2)), time.Duration(c - a)
+	return time.Duration(b - (a + (c-a)/2)), time.Duration(c - a)
 }
 
 // sample measures the error of every node against ref; readings whose span
@@ -166,7 +166,7 @@ func waitTree(t testing.TB, nodes []*tnode, timeout time.Duration) *tnode {
 			v := n.rt.View()
 			if v.Size != len(nodes) || v.Position < 1 || (rootKey != "" && v.Root.Key != rootKey) {
 				ok = false
-				last = fmt.Sprintf("%s: %s pos %d size %d", n.name, v.Status, v.Position, v.Size)
+				last = fmt.Sprintf("%s: %s pos %d size %d root %.8s", n.name, v.Status, v.Position, v.Size, v.Root.Key)
 				break
 			}
 			rootKey = v.Root.Key
@@ -193,23 +193,26 @@ func waitSync(t testing.TB, ref *tnode, nodes []*tnode, bound, timeout time.Dura
 	var worst time.Duration
 	var who *tnode
 	for time.Now().Before(deadline) {
-		synced := true
+		// Settled: synced with enough samples, nothing left to slew, and
+		// measured within bound, for two seconds in a row.
+		settled := true
 		for _, n := range nodes {
-			if !n.svc.Synced() {
-				synced = false
+			st := n.svc.Status()
+			if n != ref && (!st.Synced || st.Accepted < 8 || st.CorrectionMs > 1 || st.CorrectionMs < -1) {
+				settled = false
 				who = n
 				break
 			}
 		}
-		if synced {
+		good++
+		if !settled {
+			good = 0
+		} else {
 			worst, who = sample(ref, nodes, 200*time.Microsecond)
-			if worst <= bound {
-				good++
-				if good >= 10 {
-					return time.Since(start)
-				}
-			} else {
+			if worst > bound {
 				good = 0
+			} else if good >= 40 {
+				return time.Since(start)
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
