@@ -303,7 +303,13 @@ func (n *Node) onMigrate(from NodeID, m *Migrate) {
 		n.reject(from, "migrate from a node that is not my parent")
 		return
 	}
-	if m.TreeID == n.treeID || m.Root.IsZero() {
+	if m.Root.IsZero() {
+		// Our parent lost the tree: re-join on our own.
+		n.event(EventRejoin, from, "parent lost the tree")
+		n.rejoin(nil)
+		return
+	}
+	if m.TreeID == n.treeID {
 		return
 	}
 	n.migrate(m.Root, m.TreeID)

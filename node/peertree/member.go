@@ -507,8 +507,19 @@ func (n *Node) onNotMember(from NodeID, m *NotMember) {
 	n.rejoin(hint)
 }
 
-// rejoin drops all tree state and joins again (no restart: same core).
+// rejoin drops all tree state and joins again (no restart: same core). Our
+// subtree is cut off with us, so the children are told to re-join at once
+// rather than each level waiting out RejoinAfter in turn.
 func (n *Node) rejoin(hint *RootInfo) {
+	mg := &Migrate{}
+	if hint != nil {
+		mg.TreeID, mg.Root = hint.TreeID, hint.Root
+	}
+	for i := range n.children {
+		if !n.children[i].dead {
+			n.send(n.children[i].m, mg)
+		}
+	}
 	n.addContact(n.root)
 	n.startJoin(hint)
 }

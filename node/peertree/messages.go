@@ -257,7 +257,8 @@ type MergeOffer struct {
 	Size   int
 }
 
-// Migrate travels root → leaves along tree edges: re-join into Root's tree.
+// Migrate travels down tree edges: re-join into Root's tree, or (Root zero)
+// re-join on your own because the sender lost the tree.
 type Migrate struct {
 	_      struct{} `cbor:",toarray"`
 	TreeID NodeID

@@ -96,7 +96,7 @@ type Config struct {
 	JoinTimeout    time.Duration // joiner re-asks after this, default 5H
 	OrphanAfter    time.Duration // silent parent → ask root, default 12H
 	RejoinAfter    time.Duration // silent parent and root → rejoin, default 40H
-	MergeProbe     time.Duration // how often a node asks a contact for its tree, default 30s
+	MergeProbe     time.Duration // how often a node asks a contact for its tree, default 10s
 	Replicas       int           // positions 2..1+Replicas keep the root's table, default 2
 	DedupSize      int           // broadcast IDs remembered, default 4096
 	SnapshotChunk  int           // members per snapshot message, default 4096
@@ -138,7 +138,7 @@ func (c *Config) setDefaults() {
 		c.RejoinAfter = 40 * c.Heartbeat
 	}
 	if c.MergeProbe <= 0 {
-		c.MergeProbe = 30 * time.Second
+		c.MergeProbe = 10 * time.Second
 	}
 	if c.Replicas <= 0 {
 		c.Replicas = 2
