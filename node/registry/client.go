@@ -5,10 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/borgios/borgios/node/cell"
 	"github.com/borgios/borgios/node/wire"
 )
+
+// clientPolicy is what clients check: the entry's own expiry and a sane
+// issue time. How long an entry may live at most is the nodes' admission
+// policy, which a client does not know; it only refuses absurd lifetimes.
+var clientPolicy = Policy{MaxTTL: 24 * time.Hour}
 
 // Lookup asks the registry node at target for nodes serving cellName and
 // returns them best first. Every entry is verified here, with c's own
@@ -34,7 +40,7 @@ func Lookup(ctx context.Context, c *cell.Client, target cell.Target, cellName st
 	out := make([]Entry, 0, len(list.Items))
 	seen := map[nodeKey]bool{}
 	for _, it := range list.Items {
-		e, err := Verify(it.Entry, c.Network, now, Policy{})
+		e, err := Verify(it.Entry, c.Network, now, clientPolicy)
 		if errors.Is(err, ErrExpired) {
 			continue
 		}
@@ -87,7 +93,7 @@ func Dump(ctx context.Context, c *cell.Client, target cell.Target) ([]Entry, err
 		}
 		now := c.Now()
 		for _, it := range its {
-			e, err := Verify(it.Entry, c.Network, now, Policy{})
+			e, err := Verify(it.Entry, c.Network, now, clientPolicy)
 			if errors.Is(err, ErrExpired) {
 				continue
 			}
@@ -112,7 +118,7 @@ func SelfEntry(ctx context.Context, c *cell.Client, target cell.Target) (*Entry,
 	if err != nil {
 		return nil, fmt.Errorf("registry self at %s: %w", target.Addr, err)
 	}
-	e, err := Verify(ans, c.Network, c.Now(), Policy{})
+	e, err := Verify(ans, c.Network, c.Now(), clientPolicy)
 	if err != nil {
 		return nil, cell.Errorf(cell.CodeBadAnswer, "registry self at %s: %v", target.Addr, err)
 	}

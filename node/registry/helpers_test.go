@@ -142,3 +142,5 @@ func validWire(key ed25519.PrivateKey, now int64, seq uint64) entryWire {
 		Cells: []CellRef{{Name: "crono", Version: 1}, {Name: "registry", Version: 1}}, Load: 100,
 		IssuedAt: now, Seq: seq, ExpiresAt: now + 30_000}
 }
+
+func marshalWire(w entryWire) ([]byte, error) { return wire.Marshal(w) }

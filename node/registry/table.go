@@ -172,39 +172,49 @@ func (t *table) withRTT(e *Entry) *Entry {
 func (t *table) lookup(cell string, limit int, now int64) []*Entry {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var out []*Entry
+	// Keep only the best limit while scanning: a cell may have thousands
+	// of nodes and a lookup wants a handful. top stays sorted, best first.
+	top := make([]*Entry, 0, limit+1)
+	var cand Entry
 	for _, e := range t.byCell[cell] {
-		if e.ExpiresAt > now {
-			out = append(out, t.withRTT(e))
+		if e.ExpiresAt <= now {
+			continue
+		}
+		cand = *e
+		cand.RTT = t.rtt[e.Key()]
+		if len(top) == limit && compareEntries(&cand, top[limit-1]) >= 0 {
+			continue
+		}
+		c := cand
+		i, _ := slices.BinarySearchFunc(top, &c, compareEntries)
+		top = slices.Insert(top, i, &c)
+		if len(top) > limit {
+			top = top[:limit]
 		}
 	}
-	Rank(out)
-	if len(out) > limit {
-		out = out[:limit]
-	}
-	return out
+	return top
 }
 
 // Rank orders entries best first: least loaded, then (among measured
 // ones) lowest RTT, then most recently issued; ties by key so every node
 // answers in the same order.
-func Rank(es []*Entry) {
-	slices.SortFunc(es, func(a, b *Entry) int {
-		if c := cmp.Compare(a.Load/100, b.Load/100); c != 0 { // 10% buckets: load is a coarse estimate
+func Rank(es []*Entry) { slices.SortFunc(es, compareEntries) }
+
+func compareEntries(a, b *Entry) int {
+	if c := cmp.Compare(a.Load/100, b.Load/100); c != 0 { // 10% buckets: load is a coarse estimate
+		return c
+	}
+	if a.RTT > 0 && b.RTT > 0 {
+		if c := cmp.Compare(a.RTT, b.RTT); c != 0 {
 			return c
 		}
-		if a.RTT > 0 && b.RTT > 0 {
-			if c := cmp.Compare(a.RTT, b.RTT); c != 0 {
-				return c
-			}
-		} else if a.RTT > 0 || b.RTT > 0 {
-			if a.RTT > 0 {
-				return -1
-			}
-			return 1
+	} else if a.RTT > 0 || b.RTT > 0 {
+		if a.RTT > 0 {
+			return -1
 		}
-		return cmp.Or(cmp.Compare(b.IssuedAt, a.IssuedAt), bytes.Compare(a.Node, b.Node))
-	})
+		return 1
+	}
+	return cmp.Or(cmp.Compare(b.IssuedAt, a.IssuedAt), bytes.Compare(a.Node, b.Node))
 }
 
 // dump returns up to limit unexpired entries with keys after the cursor,
