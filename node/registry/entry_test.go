@@ -217,3 +217,40 @@ func TestRank(t *testing.T) {
 		t.Fatalf("rank order %v", order)
 	}
 }
+
+// TestLookupTopKMatchesFullSort: the bounded selection in lookup returns
+// exactly the head of a full Rank.
+func TestLookupTopKMatchesFullSort(t *testing.T) {
+	now := nowMs()
+	tab := newTable(1000)
+	var all []*Entry
+	for i := range 120 {
+		k := newKey(t)
+		w := validWire(k, now-int64(i%7), uint64(i+1))
+		w.Load = uint16((i * 37) % 1000)
+		e, err := Verify(sealWire(t, k, w, now-int64(i%7)), testNetwork, now, Policy{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tab.accept(e, now); err != nil {
+			t.Fatal(err)
+		}
+		if i%5 == 0 {
+			tab.observeRTT(e.Key(), time.Duration(i)*time.Millisecond)
+		}
+		all = append(all, tab.withRTT(e))
+	}
+	Rank(all)
+	for _, limit := range []int{1, 16, 64, 200} {
+		got := tab.lookup("crono", limit, now)
+		want := all[:min(limit, len(all))]
+		if len(got) != len(want) {
+			t.Fatalf("limit %d: %d entries, want %d", limit, len(got), len(want))
+		}
+		for i := range got {
+			if !got[i].Node.Equal(want[i].Node) || got[i].RTT != want[i].RTT {
+				t.Fatalf("limit %d: position %d differs", limit, i)
+			}
+		}
+	}
+}

@@ -38,10 +38,11 @@ func newKey(t testing.TB) ed25519.PrivateKey {
 
 // testNode is one node running only the registry cell, on real QUIC.
 type testNode struct {
-	key ed25519.PrivateKey
-	tr  *transport.Transport
-	rt  *cell.Runtime
-	reg *Registry
+	key  ed25519.PrivateKey
+	tr   *transport.Transport
+	rt   *cell.Runtime
+	reg  *Registry
+	mreg *prometheus.Registry
 }
 
 func (n *testNode) target() cell.Target {
@@ -83,8 +84,9 @@ func startNode(t *testing.T, o nodeOpts, contacts ...*testNode) *testNode {
 	if o.ttl == 0 {
 		o.ttl = 2 * time.Second
 	}
+	mreg := prometheus.NewRegistry()
 	cfg := Config{Host: host, Interval: o.interval, TTL: o.ttl, Policy: Policy{MaxTTL: o.maxTTL},
-		Registerer: prometheus.NewRegistry(), Tree: peertree.Config{Heartbeat: 100 * time.Millisecond, MergeProbe: time.Second}}
+		Registerer: mreg, Tree: peertree.Config{Heartbeat: 100 * time.Millisecond, MergeProbe: time.Second}}
 	if o.cells != nil {
 		cells := o.cells
 		cfg.Cells = func() []CellRef { return cells }
@@ -104,7 +106,7 @@ func startNode(t *testing.T, o nodeOpts, contacts ...*testNode) *testNode {
 	if err := reg.Attach(rt); err != nil {
 		t.Fatal(err)
 	}
-	n := &testNode{key: key, tr: tr, rt: rt, reg: reg}
+	n := &testNode{key: key, tr: tr, rt: rt, reg: reg, mreg: mreg}
 	t.Cleanup(n.kill)
 	return n
 }
@@ -144,3 +146,35 @@ func validWire(key ed25519.PrivateKey, now int64, seq uint64) entryWire {
 }
 
 func marshalWire(w entryWire) ([]byte, error) { return wire.Marshal(w) }
+
+// metric returns the value of the named registry metric (summed over
+// labels matching label=value when label is set).
+func (n *testNode) metric(t *testing.T, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := n.mreg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			ok := label == ""
+			for _, lp := range m.GetLabel() {
+				ok = ok || (lp.GetName() == label && lp.GetValue() == value)
+			}
+			if !ok {
+				continue
+			}
+			if g := m.GetGauge(); g != nil {
+				sum += g.GetValue()
+			}
+			if c := m.GetCounter(); c != nil {
+				sum += c.GetValue()
+			}
+		}
+	}
+	return sum
+}

@@ -98,6 +98,12 @@ func TestRegistryNetwork(t *testing.T) {
 		}
 	}
 
+	for i, n := range nodes {
+		if n.metric(t, "borgios_registry_published_total", "", "") < 1 || n.metric(t, "borgios_registry_entries_accepted_total", "", "") < 5 {
+			t.Errorf("node %d metrics do not show publishing and accepting", i)
+		}
+	}
+
 	t.Run("forged", func(t *testing.T) { testForged(t, cl, nodes) })
 	t.Run("expired and old", func(t *testing.T) { testExpiredAndOld(t, cl, nodes) })
 	t.Run("bad requests", func(t *testing.T) { testBadRequests(t, cl, nodes[0]) })
@@ -171,6 +177,9 @@ func testForged(t *testing.T, cl *cell.Client, nodes []*testNode) {
 		t.Fatalf("announce: %v", err)
 	}
 	waitRefused(t, nodes, "forged", before)
+	if got := nodes[2].metric(t, "borgios_registry_entries_refused_total", "reason", "forged"); got < 1 {
+		t.Errorf("forged refusals metric %v", got)
+	}
 	for i, n := range nodes {
 		es, err := lookupKeys(t, ctx, cl, n, "crono")
 		if err != nil {
