@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/borgios/borgios/node/cell"
+	"github.com/borgios/borgios/node/netclock"
 	"github.com/borgios/borgios/node/peertree"
 )
 
@@ -79,7 +80,15 @@ func (n *Node) startCells() error {
 		if typ.Tree.Heartbeat == 0 {
 			typ.Tree = n.treeConfig()
 		}
-		rt, err := cell.Start(host, typ, cell.Options{Contacts: contacts})
+		var rt *cell.Runtime
+		var err error
+		if name == netclock.DNA.Name {
+			// The crono cell runs with its own wide-window verifier so that a
+			// node an hour off can still sync (netclock's doc explains why).
+			rt, err = n.clock.Start(host, typ, cell.Options{Contacts: contacts})
+		} else {
+			rt, err = cell.Start(host, typ, cell.Options{Contacts: contacts})
+		}
 		if err != nil {
 			return fmt.Errorf("start cell %s: %w", name, err)
 		}
@@ -106,11 +115,8 @@ func (n *Node) Cell(name string) *cell.Runtime {
 	return nil
 }
 
-// cronoCell is network time; its clock logic arrives with the crono
-// runtime, until then it forms its tree.
-func cronoCell(n *Node) cell.Type {
-	return cell.Type{DNA: cell.DNA{Name: "crono", MaxChildren: 10, Protocol: "crono/1", Version: 1}}
-}
+// cronoCell is network time over the crono tree.
+func cronoCell(n *Node) cell.Type { return netclock.CellType(n.clock) }
 
 // registryCell is the phone book of live endpoints.
 func registryCell(n *Node) cell.Type {

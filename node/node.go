@@ -14,7 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/borgios/borgios/node/cell"
+	"github.com/borgios/borgios/node/crono"
 	"github.com/borgios/borgios/node/monitor"
+	"github.com/borgios/borgios/node/netclock"
 	"github.com/borgios/borgios/node/store"
 	"github.com/borgios/borgios/node/transport"
 	"github.com/borgios/borgios/node/wire"
@@ -49,10 +51,16 @@ type Config struct {
 	Cells []string
 	// TreeHeartbeat is the cell trees' heartbeat (default 1 s).
 	TreeHeartbeat time.Duration
-	// Now is network time in Unix ms; nil means the local clock until the
-	// crono cell supplies network time.
-	Now    func() int64
-	Logger *slog.Logger
+	// Now is network time in Unix ms; nil means the crono service's network
+	// time (which starts as the local clock and follows the tree's root once
+	// synced).
+	Now func() int64
+	// LocalClock is the monotonic clock network time is built on; nil is the
+	// system clock. Tests inject skewed clocks here.
+	LocalClock crono.LocalClock
+	// ClockEpoch is Unix ns at LocalClock 0; 0 derives it.
+	ClockEpoch int64
+	Logger     *slog.Logger
 }
 
 // Node is a running BorgIOS node.
@@ -63,6 +71,7 @@ type Node struct {
 	key      ed25519.PrivateKey
 	tr       *transport.Transport
 	verifier *wire.Verifier
+	clock    *netclock.Service
 	mon      *monitor.Monitor
 	monSrv   *monitor.Server
 	started  time.Time
@@ -107,9 +116,6 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.PeerInterval <= 0 {
 		cfg.PeerInterval = 5 * time.Second
 	}
-	if cfg.Now == nil {
-		cfg.Now = func() int64 { return time.Now().UnixMilli() }
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -134,7 +140,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		peers:   map[string]*peerState{},
 		log:     cfg.Logger.With("node", hex.EncodeToString(key.Public().(ed25519.PublicKey)[:6])),
 	}
-	n.verifier = wire.NewVerifier(wire.Config{Network: cfg.Network, Now: cfg.Now})
+	n.clock, err = netclock.New(netclock.Config{Local: cfg.LocalClock, Epoch: cfg.ClockEpoch, Registerer: n.mon.Registry(), Logger: n.log})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if n.cfg.Now == nil {
+		n.cfg.Now = n.clock.Now
+	}
+	n.verifier = wire.NewVerifier(wire.Config{Network: cfg.Network, Now: n.cfg.Now})
 	n.tr, err = transport.Listen(transport.Config{Key: key, ListenAddr: cfg.Listen, Logger: n.log})
 	if err != nil {
 		db.Close()
@@ -193,6 +207,7 @@ func (n *Node) Close() error {
 		n.cancel()
 		n.wg.Wait()
 		n.closeCells()
+		n.clock.Close()
 		if err := n.tr.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close transport: %w", err))
 		}
