@@ -124,8 +124,8 @@ type route struct {
 
 // Stats are cumulative counters, for the monitor.
 type Stats struct {
-	ConnsDialed   uint64 // successful outgoing handshakes
-	ConnsAccepted uint64 // successful incoming handshakes
+	ConnsDialed   uint64 // outgoing handshakes that verified the pinned key
+	ConnsAccepted uint64 // incoming handshakes with a valid client certificate
 	OpenConns     int    // connections alive now, both directions
 	StreamsIn     uint64 // streams peers opened to us
 	StreamsOut    uint64 // streams we opened
@@ -478,12 +478,12 @@ func (t *Transport) acceptConns() {
 			_ = c.CloseWithError(codeProtocol, "bad certificate")
 			continue
 		}
+		t.connsAccepted.Add(1) // before register: its streams may finish first
 		pc := newPeerConn(c, key)
 		if !t.register(pc) {
 			_ = c.CloseWithError(codeNoError, "node shutting down")
 			continue
 		}
-		t.connsAccepted.Add(1)
 		t.log.Debug("connection accepted", "peer", hex.EncodeToString(key[:8]), "remote", c.RemoteAddr().String())
 	}
 }
@@ -667,12 +667,12 @@ func (t *Transport) dial(k poolKey, addr string, key ed25519.PublicKey, dc *dial
 		}
 		pc = newPeerConn(c, key)
 		pc.key = k // keep the caller's address form, the one later lookups use
+		t.connsDialed.Add(1)
 		if !t.register(pc) {
 			_ = c.CloseWithError(codeNoError, "node shutting down")
 			pc, err = nil, ErrClosed
 			break
 		}
-		t.connsDialed.Add(1)
 	}
 	if err != nil {
 		t.log.Debug("dial failed", "addr", addr, "err", err)
