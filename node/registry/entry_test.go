@@ -254,3 +254,14 @@ func TestLookupTopKMatchesFullSort(t *testing.T) {
 		}
 	}
 }
+
+func TestAdvertisedAddress(t *testing.T) {
+	if got := advertised("127.0.0.1:7446"); got != "127.0.0.1:7446" {
+		t.Fatalf("specific address changed: %s", got)
+	}
+	got := advertised("0.0.0.0:7446")
+	if err := checkAddr(got); err != nil && got != "0.0.0.0:7446" {
+		t.Fatalf("wildcard became %s: %v", got, err)
+	}
+	t.Logf("0.0.0.0:7446 advertised as %s", got)
+}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,7 +121,7 @@ func New(cfg Config) (*Registry, error) {
 	}
 	if cfg.Addrs == nil {
 		addr := h.Transport.Addr().String()
-		cfg.Addrs = func() []string { return []string{addr} }
+		cfg.Addrs = func() []string { return []string{advertised(addr)} }
 	}
 	if cfg.Cells == nil {
 		cfg.Cells = func() []CellRef { return []CellRef{{Name: DNA.Name, Version: DNA.Version}} }
@@ -468,4 +470,30 @@ func (r *Registry) Status() Status {
 	}
 	r.refMu.Unlock()
 	return st
+}
+
+// advertised turns a wildcard listening address (0.0.0.0:7446) into one
+// others can send to, using the source address the system would pick for
+// an outside destination (a UDP "connect" sends no packet). Nodes behind
+// NAT or with several interfaces should set Config.Addrs instead.
+func advertised(listen string) string {
+	ap, err := netip.ParseAddrPort(listen)
+	if err != nil || !ap.Addr().IsUnspecified() {
+		return listen
+	}
+	probe := "192.0.2.1:9" // TEST-NET-1: never routed, nothing is sent
+	if ap.Addr().Is6() && !ap.Addr().Is4In6() {
+		probe = "[2001:db8::1]:9"
+	}
+	c, err := net.Dial("udp", probe)
+	if err != nil {
+		return listen
+	}
+	defer c.Close()
+	local, ok := c.LocalAddr().(*net.UDPAddr)
+	if !ok {
+		return listen
+	}
+	ip, _ := netip.AddrFromSlice(local.IP)
+	return netip.AddrPortFrom(ip.Unmap(), ap.Port()).String()
 }

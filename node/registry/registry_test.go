@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/borgios/borgios/node/cell"
+	"github.com/borgios/borgios/node/peertree"
 	"github.com/borgios/borgios/node/wire"
 )
 
@@ -312,5 +313,33 @@ func testBadRequests(t *testing.T, cl *cell.Client, n *testNode) {
 	all, err := Dump(ctx, cl, n.target())
 	if err != nil || len(all) < 5 {
 		t.Fatalf("dump: %d entries, %v", len(all), err)
+	}
+}
+
+// TestTreeDeathDropsAtOnce: a neighbour the tree confirmed dead is dropped
+// without waiting for expiry, and replays of its entry stay out.
+func TestTreeDeathDropsAtOnce(t *testing.T) {
+	n := startNode(t, nodeOpts{})
+	other := newKey(t)
+	now := nowMs()
+	raw := sealWire(t, other, validWire(other, now, 5), now)
+	if err := n.reg.Accept(raw); err != nil {
+		t.Fatal(err)
+	}
+	var id peertree.NodeID
+	copy(id[:], other.Public().(ed25519.PublicKey))
+	n.reg.HandleTreeEvent(peertree.Event{Kind: peertree.EventSuspect, Peer: id})
+	if n.reg.Get(id[:]) == nil {
+		t.Fatal("a suspect was dropped")
+	}
+	n.reg.HandleTreeEvent(peertree.Event{Kind: peertree.EventDead, Peer: id})
+	if n.reg.Get(id[:]) != nil || len(n.reg.Lookup("crono", 10)) != 0 {
+		t.Fatal("a dead node is still listed")
+	}
+	if err := n.reg.Accept(raw); !errors.Is(err, ErrStale) {
+		t.Fatalf("replay after death: %v", err)
+	}
+	if err := n.reg.Accept(sealWire(t, other, validWire(other, now, 6), now)); err != nil {
+		t.Fatalf("the node's next entry: %v", err)
 	}
 }
