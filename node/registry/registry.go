@@ -152,7 +152,7 @@ func (r *Registry) Type() cell.Type {
 			KindDump:   r.handleDump,
 			KindSelf:   r.handleSelf,
 		},
-		MaxRequest:  1 << 10,
+		MaxRequest:  MaxEntrySize + 1024, // an announce carries a whole entry
 		OnBroadcast: r.onBroadcast,
 		OnView:      r.onView,
 		Status:      func() any { return r.Status() },
