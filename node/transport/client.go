@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/quic-go/quic-go"
 )
@@ -61,30 +60,14 @@ func (t *Transport) roundTrip(ctx context.Context, qs *quic.Stream, prefix []byt
 	// Close fails only if the peer already reset the stream; the read
 	// below then reports the peer's reason.
 	_ = qs.Close()
-	var status [1]byte
-	if _, err := io.ReadFull(qs, status[:]); err != nil {
-		if err == io.EOF {
-			err = fmt.Errorf("%w: stream ended without a response", ErrProtocolViolation)
-		}
-		return fail(err)
-	}
-	payload, err := readFrame(qs, t.cfg.MaxFrame)
-	if err == io.EOF {
-		err = fmt.Errorf("%w: response status without a frame", ErrProtocolViolation)
-	}
-	if err == nil {
-		err = expectEOF(qs)
-	}
+	ok, payload, err := readResponse(qs, t.cfg.MaxFrame)
 	if err != nil {
 		return fail(err)
 	}
-	switch status[0] {
-	case statusOK:
-		return payload, nil
-	case statusError:
+	if !ok {
 		return nil, &RemoteError{Proto: proto, Message: string(payload)}
 	}
-	return fail(fmt.Errorf("%w: unknown response status %d", ErrProtocolViolation, status[0]))
+	return payload, nil
 }
 
 // Send delivers msg to the handler for proto at the peer, without waiting for

@@ -29,12 +29,26 @@
 // # Wire format (ALPN "borgios/1")
 //
 // The opener of a stream writes: version byte 1, a kind byte (1 request,
-// 2 one-way message, 3 stream), the protocol name length (1..64) and the name
-// ([A-Za-z0-9._/-]). A request or message follows with one frame and FIN; a
+// 2 one-way message, 3 stream, 4 goaway), the protocol name length (1..64,
+// 0 for goaway) and the name ([A-Za-z0-9._/-]). A request or message follows with one frame and FIN; a
 // request is answered with a status byte (0 ok, 1 handler error), one frame
 // (the response or the error text) and FIN. A frame is a big-endian u32
 // length and that many bytes; frames above the limit (Config.MaxFrame,
 // default 4 MiB) are refused before any allocation, and buffers grow only as
 // bytes arrive. Refusals travel as QUIC stream reset codes: unknown protocol,
 // bad header, frame too large, shutting down.
+//
+// # Connection lifetime
+//
+// Connections are pooled per (address, key), shared by every cell, kept
+// alive by QUIC pings (which also hold NAT mappings open) and reused in both
+// directions: a connection a peer dialled to us also carries our requests to
+// it. A dead connection is replaced by a new dial. A node that restarts with
+// the same key resets its previous run's connections (the stateless reset key
+// is derived from the node key), so peers re-dial on their next request
+// instead of waiting out the idle timeout; quic-go only answers packets above
+// 42 bytes this way, which every signed envelope is. Close sends goaway on
+// every connection: peers stop opening streams on it and close it once their
+// last answer is read, because QUIC cannot flush pending data and close in
+// one step.
 package transport

@@ -205,6 +205,50 @@ func readPayload(r io.Reader, n uint32, limit int, buf []byte) ([]byte, error) {
 	}
 }
 
+// readResponse decodes the answer to a request: a status byte, one frame
+// and the end of the stream. ok is false when the frame is the handler's
+// error message.
+func readResponse(r io.Reader, limit int) (ok bool, payload []byte, err error) {
+	var status [1]byte
+	if _, err := io.ReadFull(r, status[:]); err != nil {
+		if err == io.EOF {
+			err = fmt.Errorf("%w: stream ended without a response", ErrProtocolViolation)
+		}
+		return false, nil, err
+	}
+	if status[0] != statusOK && status[0] != statusError {
+		return false, nil, fmt.Errorf("%w: unknown response status %d", ErrProtocolViolation, status[0])
+	}
+	payload, err = readFrame(r, limit)
+	if err == io.EOF {
+		err = fmt.Errorf("%w: response status without a frame", ErrProtocolViolation)
+	}
+	if err == nil {
+		err = expectEOF(r)
+	}
+	if err != nil {
+		return false, nil, err
+	}
+	return status[0] == statusOK, payload, nil
+}
+
+// expectEOF reads the end of a stream that must carry nothing more.
+func expectEOF(r io.Reader) error {
+	var b [1]byte
+	for {
+		n, err := r.Read(b[:])
+		if n > 0 {
+			return fmt.Errorf("%w: data after the last frame", ErrProtocolViolation)
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
 // noEOF turns a bare io.EOF in the middle of a structure into
 // io.ErrUnexpectedEOF, so callers never mistake a cut-off frame for a clean end.
 func noEOF(err error) error {

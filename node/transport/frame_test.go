@@ -198,3 +198,51 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+func TestReadResponse(t *testing.T) {
+	ok, p, err := readResponse(bytes.NewReader(appendFrame([]byte{statusOK}, []byte("yes"))), 100)
+	if !ok || string(p) != "yes" || err != nil {
+		t.Errorf("ok response: %v %q %v", ok, p, err)
+	}
+	ok, p, err = readResponse(bytes.NewReader(appendFrame([]byte{statusError}, []byte("no"))), 100)
+	if ok || string(p) != "no" || err != nil {
+		t.Errorf("error response: %v %q %v", ok, p, err)
+	}
+	for name, b := range map[string][]byte{
+		"empty":          nil,
+		"status only":    {statusOK},
+		"unknown status": appendFrame([]byte{7}, nil),
+		"trailing bytes": append(appendFrame([]byte{statusOK}, nil), 1),
+	} {
+		if _, _, err := readResponse(bytes.NewReader(b), 100); !errors.Is(err, ErrProtocolViolation) {
+			t.Errorf("%s: got %v, want ErrProtocolViolation", name, err)
+		}
+	}
+}
+
+func FuzzReadResponse(f *testing.F) {
+	f.Add(appendFrame([]byte{statusOK}, []byte("answer")))
+	f.Add(appendFrame([]byte{statusError}, []byte("no such shard")))
+	f.Add([]byte{statusOK, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{9, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const limit = 1 << 10
+		ok, p, err := readResponse(bytes.NewReader(data), limit)
+		if err != nil {
+			if ok || p != nil {
+				t.Fatal("error with a result")
+			}
+			return
+		}
+		if len(p) > limit {
+			t.Fatalf("payload of %d bytes passed the limit", len(p))
+		}
+		status := byte(statusError)
+		if ok {
+			status = statusOK
+		}
+		if !bytes.Equal(appendFrame([]byte{status}, p), data) {
+			t.Fatal("accepted response does not re-encode to the input")
+		}
+	})
+}

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -155,21 +154,4 @@ func errorMessage(err error) string {
 		msg = msg[:maxErrorMessage]
 	}
 	return strings.ToValidUTF8(msg, "\uFFFD")
-}
-
-// expectEOF reads the end of a stream that must carry nothing more.
-func expectEOF(r io.Reader) error {
-	var b [1]byte
-	for {
-		n, err := r.Read(b[:])
-		if n > 0 {
-			return fmt.Errorf("%w: data after the last frame", ErrProtocolViolation)
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
 }

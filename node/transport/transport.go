@@ -370,7 +370,8 @@ func (t *Transport) isClosing() bool { return t.closingFlag.Load() }
 // and after DrainTimeout cancels what is left: handler contexts first, then
 // the connections with application error 0. It then releases the socket and
 // waits for all of its goroutines. New requests from this node fail with
-// ErrClosed as soon as Close begins. Close is idempotent.
+// ErrClosed as soon as Close begins. Close is idempotent. A handler must not
+// call Close: Close waits for handlers.
 func (t *Transport) Close() error {
 	t.closeOnce.Do(func() { t.closeErr = t.shutdown() })
 	return t.closeErr
