@@ -13,25 +13,43 @@ import (
 	"github.com/quic-go/quic-go"
 )
 
+// streamLog builds a stream's logger only when something is logged: the
+// attributes cost allocations that a busy node should not pay per request.
+type streamLog struct {
+	t     *Transport
+	pc    *peerConn
+	qs    *quic.Stream
+	h     header
+	cache *slog.Logger
+}
+
+func (l *streamLog) get() *slog.Logger {
+	if l.cache == nil {
+		l.cache = l.t.log.With("peer", hex.EncodeToString(l.pc.peer.Key[:8]),
+			"stream", int64(l.qs.StreamID()), "proto", l.h.proto, "kind", l.h.kind.String())
+	}
+	return l.cache
+}
+
 // serveStream runs one stream a peer opened: header, dispatch, handler, answer.
 func (t *Transport) serveStream(pc *peerConn, qs *quic.Stream) {
 	defer t.handlers.Done()
-	log := t.log.With("peer", hex.EncodeToString(pc.peer.Key[:8]), "stream", int64(qs.StreamID()))
+	log := &streamLog{t: t, pc: pc, qs: qs}
 
 	// A peer gets HandshakeTimeout to say what the stream is for; an opened
 	// but silent stream would otherwise hold a goroutine and a stream slot.
 	_ = qs.SetReadDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
 	h, err := readHeader(qs)
 	if err != nil {
-		log.Debug("refusing stream: bad header", "err", err)
+		log.get().Debug("refusing stream: bad header", "err", err)
 		reset(qs, codeBadHeader)
 		return
 	}
 	_ = qs.SetReadDeadline(time.Time{})
-	log = log.With("proto", h.proto, "kind", h.kind.String())
+	log.h = h
 
 	if h.kind == kindGoAway {
-		log.Debug("peer is going away")
+		log.get().Debug("peer is going away")
 		qs.CancelRead(codeNoError)
 		_ = qs.Close()
 		pc.goAway()
@@ -44,12 +62,12 @@ func (t *Transport) serveStream(pc *peerConn, qs *quic.Stream) {
 	case (h.kind == kindRequest || h.kind == kindMessage) && r.h != nil:
 		t.serveRequest(log, pc, qs, h, r.h)
 	default:
-		log.Debug("refusing stream: no handler")
+		log.get().Debug("refusing stream: no handler")
 		reset(qs, codeUnknownProtocol)
 	}
 }
 
-func (t *Transport) serveRequest(log *slog.Logger, pc *peerConn, qs *quic.Stream, h header, hnd Handler) {
+func (t *Transport) serveRequest(log *streamLog, pc *peerConn, qs *quic.Stream, h header, hnd Handler) {
 	req, err := readFrame(qs, t.cfg.MaxFrame)
 	if err == nil {
 		// The opener sends its FIN right behind the frame; waiting for it
@@ -62,7 +80,7 @@ func (t *Transport) serveRequest(log *slog.Logger, pc *peerConn, qs *quic.Stream
 		if errors.Is(err, ErrFrameTooLarge) {
 			code = codeFrameTooLarge
 		}
-		log.Debug("refusing request", "err", err)
+		log.get().Debug("refusing request", "err", err)
 		reset(qs, code)
 		return
 	}
@@ -76,7 +94,7 @@ func (t *Transport) serveRequest(log *slog.Logger, pc *peerConn, qs *quic.Stream
 		_, herr := t.call(ctx, log, hnd, pc.peer, req)
 		done()
 		if herr != nil {
-			log.Debug("message handler failed", "err", herr)
+			log.get().Debug("message handler failed", "err", herr)
 		}
 		return
 	}
@@ -90,26 +108,26 @@ func (t *Transport) serveRequest(log *slog.Logger, pc *peerConn, qs *quic.Stream
 		status[0] = statusError
 		resp = []byte(errorMessage(herr))
 	case len(resp) > t.cfg.MaxFrame:
-		log.Warn("handler response exceeds the frame limit", "size", len(resp), "limit", t.cfg.MaxFrame)
+		log.get().Warn("handler response exceeds the frame limit", "size", len(resp), "limit", t.cfg.MaxFrame)
 		status[0] = statusError
 		resp = fmt.Appendf(nil, "response of %d bytes exceeds the frame limit of %d", len(resp), t.cfg.MaxFrame)
 	}
 	if err := writeFrame(qs, status, resp); err != nil {
-		log.Debug("writing response failed", "err", err)
+		log.get().Debug("writing response failed", "err", err)
 		qs.CancelWrite(codeCanceled)
 		return
 	}
 	_ = qs.Close()
 }
 
-func (t *Transport) serveStreamHandler(log *slog.Logger, pc *peerConn, qs *quic.Stream, proto string, sh StreamHandler) {
+func (t *Transport) serveStreamHandler(log *streamLog, pc *peerConn, qs *quic.Stream, proto string, sh StreamHandler) {
 	s := newStream(t, qs, pc.peer, proto)
 	ctx, done := t.handlerContext(qs.Context())
 	defer done()
 	defer s.Close()
 	defer func() {
 		if v := recover(); v != nil {
-			log.Error("stream handler panicked", "panic", v, "stack", string(debug.Stack()))
+			log.get().Error("stream handler panicked", "panic", v, "stack", string(debug.Stack()))
 			reset(qs, codeInternal)
 		}
 	}()
@@ -118,10 +136,10 @@ func (t *Transport) serveStreamHandler(log *slog.Logger, pc *peerConn, qs *quic.
 
 // call runs a request handler, turning a panic into an error so one bad
 // request cannot take the node down.
-func (t *Transport) call(ctx context.Context, log *slog.Logger, h Handler, peer Peer, req []byte) (resp []byte, err error) {
+func (t *Transport) call(ctx context.Context, log *streamLog, h Handler, peer Peer, req []byte) (resp []byte, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			log.Error("handler panicked", "panic", v, "stack", string(debug.Stack()))
+			log.get().Error("handler panicked", "panic", v, "stack", string(debug.Stack()))
 			resp, err = nil, errors.New("internal error")
 		}
 	}()
