@@ -9,11 +9,12 @@ import (
 	"github.com/borgios/borgios/node/cell"
 	"github.com/borgios/borgios/node/netclock"
 	"github.com/borgios/borgios/node/peertree"
+	"github.com/borgios/borgios/node/registry"
 )
 
 // cellTypes builds the cell types a node can run, by name. Each build
 // function gets the node so that cells can reach its store and clock.
-var cellTypes = map[string]func(n *Node) cell.Type{
+var cellTypes = map[string]func(n *Node) (cell.Type, error){
 	"crono":    cronoCell,
 	"registry": registryCell,
 }
@@ -67,21 +68,24 @@ func (n *Node) startCells() error {
 		copy(id[:], c.Key)
 		contacts = append(contacts, peertree.Member{ID: id, Addr: c.Addr})
 	}
-	host := cell.Host{
-		Key: n.key, Network: n.cfg.Network, Transport: n.tr, Verifier: n.verifier,
-		Now: n.cfg.Now, Logger: n.log, Metrics: cell.NewMetrics(n.mon.Registry()),
+	host := n.cellHost()
+	for _, name := range n.cfg.Cells {
+		dna := cellDNA[name]
+		n.cellRefs = append(n.cellRefs, registry.CellRef{Name: dna.Name, Version: dna.Version})
 	}
 	for _, name := range n.cfg.Cells {
 		build, ok := cellTypes[name]
 		if !ok {
 			return fmt.Errorf("unknown cell %q", name)
 		}
-		typ := build(n)
+		typ, err := build(n)
+		if err != nil {
+			return fmt.Errorf("cell %s: %w", name, err)
+		}
 		if typ.Tree.Heartbeat == 0 {
 			typ.Tree = n.treeConfig()
 		}
 		var rt *cell.Runtime
-		var err error
 		if name == netclock.DNA.Name {
 			// The crono cell runs with its own wide-window verifier so that a
 			// node an hour off can still sync (netclock's doc explains why).
@@ -94,6 +98,11 @@ func (n *Node) startCells() error {
 		}
 		n.cells = append(n.cells, rt)
 	}
+	if rt := n.Cell(registry.DNA.Name); rt != nil {
+		if err := n.registry.Attach(rt); err != nil {
+			return fmt.Errorf("start registry: %w", err)
+		}
+	}
 	n.mon.Provide("cells", func() any {
 		out := map[string]cell.Status{}
 		for _, rt := range n.cells {
@@ -102,6 +111,23 @@ func (n *Node) startCells() error {
 		return out
 	})
 	return nil
+}
+
+// cellDNA is every cell type's DNA, for the registry entry the node
+// publishes before the cells are built.
+var cellDNA = map[string]cell.DNA{
+	netclock.DNA.Name: netclock.DNA,
+	registry.DNA.Name: registry.DNA,
+}
+
+func (n *Node) cellHost() cell.Host {
+	if n.cellMetrics == nil {
+		n.cellMetrics = cell.NewMetrics(n.mon.Registry())
+	}
+	return cell.Host{
+		Key: n.key, Network: n.cfg.Network, Transport: n.tr, Verifier: n.verifier,
+		Now: n.cfg.Now, Logger: n.log, Metrics: n.cellMetrics,
+	}
 }
 
 // Cell returns the runtime of the named cell, or nil if the node does not
@@ -116,9 +142,30 @@ func (n *Node) Cell(name string) *cell.Runtime {
 }
 
 // cronoCell is network time over the crono tree.
-func cronoCell(n *Node) cell.Type { return netclock.CellType(n.clock) }
+func cronoCell(n *Node) (cell.Type, error) { return netclock.CellType(n.clock), nil }
 
-// registryCell is the phone book of live endpoints.
-func registryCell(n *Node) cell.Type {
-	return cell.Type{DNA: cell.DNA{Name: "registry", MaxChildren: 10, Protocol: "registry/1", Version: 1}}
+// registryCell is the phone book of live endpoints: this node's signed
+// entry names the cells it runs, and it keeps everyone else's.
+func registryCell(n *Node) (cell.Type, error) {
+	cfg := registry.Config{
+		Host:       n.cellHost(),
+		Cells:      func() []registry.CellRef { return n.cellRefs },
+		Registerer: n.mon.Registry(),
+	}
+	if h := n.cfg.TreeHeartbeat; h > 0 {
+		// Entries are refreshed every 10 heartbeats (10 s by default) and
+		// live for three refreshes.
+		cfg.Interval = 10 * h
+	}
+	reg, err := registry.New(cfg)
+	if err != nil {
+		return cell.Type{}, err
+	}
+	n.registry = reg
+	typ := reg.Type()
+	typ.OnTreeEvent = reg.HandleTreeEvent
+	return typ, nil
 }
+
+// Registry is the node's registry, or nil if it does not run that cell.
+func (n *Node) Registry() *registry.Registry { return n.registry }

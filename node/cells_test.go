@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/borgios/borgios/node/cell"
+	"github.com/borgios/borgios/node/registry"
 	"github.com/borgios/borgios/node/transport"
 	"github.com/borgios/borgios/node/wire"
 )
@@ -139,5 +140,55 @@ func TestReceptorSignsAndBindsAnswers(t *testing.T) {
 	}
 	if err := ans.Answers(req); err == nil {
 		t.Fatal("an answer to another request was accepted as bound to this one")
+	}
+}
+
+// TestRegistryFollowsLiveNodes checks the registry through a real client:
+// every node serving a cell is listed (and only for the cells it runs), and
+// a node that dies leaves the answers within the registry's TTL.
+func TestRegistryFollowsLiveNodes(t *testing.T) {
+	a := startCellNode(t, nil)
+	b := startCellNode(t, nil, a.Contact())
+	c := startCellNode(t, []string{"registry"}, a.Contact())
+	waitTree(t, "registry", 3, a, b, c)
+
+	_, person, _ := ed25519.GenerateKey(nil)
+	cl := newTestClient(t, person)
+	target := cell.Target{Key: a.PublicKey(), Addr: a.Contact().Addr}
+	lookup := func(name string) map[string]bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		es, err := registry.Lookup(ctx, cl, target, name)
+		if err != nil {
+			t.Fatalf("lookup %s: %v", name, err)
+		}
+		out := map[string]bool{}
+		for _, e := range es {
+			out[string(e.Node)] = true
+		}
+		return out
+	}
+	waitFor(t, 30*time.Second, "registry lists all three nodes", func() bool {
+		r, cr := lookup("registry"), lookup("crono")
+		return len(r) == 3 && len(cr) == 2 && !cr[string(c.PublicKey())]
+	})
+
+	b.Close()
+	died := time.Now()
+	waitFor(t, 60*time.Second, "dead node leaves the registry", func() bool {
+		return !lookup("registry")[string(b.PublicKey())]
+	})
+	// TTL is 3 refreshes of 10 heartbeats: 7.5 s with this test's 250 ms.
+	t.Logf("dead node left the registry's answers after %v (bound: TTL 7.5s)", time.Since(died))
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting until %s", limit, what)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/borgios/borgios/node/crono"
 	"github.com/borgios/borgios/node/monitor"
 	"github.com/borgios/borgios/node/netclock"
+	"github.com/borgios/borgios/node/registry"
 	"github.com/borgios/borgios/node/store"
 	"github.com/borgios/borgios/node/transport"
 	"github.com/borgios/borgios/node/wire"
@@ -76,7 +77,10 @@ type Node struct {
 	monSrv   *monitor.Server
 	started  time.Time
 
-	cells []*cell.Runtime
+	cells       []*cell.Runtime
+	cellRefs    []registry.CellRef
+	cellMetrics *cell.Metrics
+	registry    *registry.Registry
 
 	mu    sync.Mutex
 	peers map[string]*peerState // by hex key
@@ -227,6 +231,9 @@ func (n *Node) Close() error {
 }
 
 func (n *Node) closeCells() {
+	if n.registry != nil {
+		n.registry.Close()
+	}
 	for _, rt := range n.cells {
 		rt.Close()
 	}

@@ -44,6 +44,10 @@ type Type struct {
 	// OnView is called from the tree loop after every change of the node's
 	// place in the tree; it must not block.
 	OnView func(View)
+	// OnTreeEvent sees every event of the cell's PeerTree core (a neighbour
+	// confirmed dead, a commit, a rejected message); it runs on the tree
+	// loop and must not block.
+	OnTreeEvent func(peertree.Event)
 	// Status adds cell-specific fields to the monitor.
 	Status func() any
 	// Tree tunes the PeerTree core (heartbeat, timeouts); Self and
@@ -247,6 +251,9 @@ func (r *Runtime) apply(rd peertree.Ready) time.Duration {
 	}
 	for _, e := range rd.Events {
 		r.logEvent(e)
+		if r.typ.OnTreeEvent != nil {
+			r.typ.OnTreeEvent(e)
+		}
 	}
 	r.publishView()
 	if rd.NextTick <= 0 {
