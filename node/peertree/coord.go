@@ -58,13 +58,14 @@ type commitWait struct {
 }
 
 type replicaPeer struct {
-	m      Member
-	pos    int
-	synced bool
-	snap   []*Snapshot
-	acked  []bool
-	left   int
-	next   time.Duration
+	m       Member
+	pos     int
+	synced  bool
+	started time.Duration // when this successor's first snapshot went out
+	snap    []*Snapshot
+	acked   []bool
+	left    int
+	next    time.Duration
 }
 
 func newCoordinator(self Member) *coordinator {
@@ -81,9 +82,13 @@ func newCoordinatorFrom(members []Member, n int) *coordinator {
 	}
 }
 
-func (c *coordinator) syncing() bool {
-	for _, r := range c.replicas {
-		if !r.synced {
+// syncBlocking reports whether commits should wait for a successor's
+// snapshot. They wait at most 2 H: a successor that cannot take a snapshot
+// that fast is probably dead, and the failure detector will replace it; until
+// then each commit restarts its snapshot at the new epoch.
+func (n *Node) syncBlocking() bool {
+	for _, r := range n.coord.replicas {
+		if !r.synced && r.snap != nil && n.now-r.started < 2*n.h {
 			return true
 		}
 	}
@@ -213,7 +218,7 @@ func (c *coordinator) replica(id NodeID) *replicaPeer {
 
 func (n *Node) maybeCommit() {
 	c := n.coord
-	if c == nil || c.commitAt == 0 || n.now < c.commitAt || c.waiting != nil || c.syncing() {
+	if c == nil || c.commitAt == 0 || n.now < c.commitAt || c.waiting != nil || n.syncBlocking() {
 		return
 	}
 	c.commitAt = 0
@@ -297,6 +302,8 @@ func (n *Node) commit(holes []int, joiners []Member, extra []int) {
 		if r.synced && r.pos <= c.n && c.members[r.pos].ID == r.m.ID {
 			await = append(await, r.m.ID)
 			n.send(r.m, delta)
+		} else if !r.synced {
+			r.snap = nil // its snapshot is now stale; restarted after this commit
 		}
 	}
 	c.waiting = &commitWait{delta: delta, await: await, aff: aff, next: n.now + n.retryEvery()}
@@ -442,6 +449,9 @@ func (n *Node) startPendingSnapshots() {
 	for _, r := range c.replicas {
 		if r.synced || r.snap != nil {
 			continue
+		}
+		if r.started == 0 {
+			r.started = n.now
 		}
 		k := n.cfg.SnapshotChunk
 		count := (c.n + k - 1) / k

@@ -33,9 +33,15 @@ type helpTask struct {
 
 const maxHelpTasks = 64
 
-// holds reports whether this node is alive at position pos of tree t.
-func (n *Node) holds(t NodeID, pos int) bool {
-	return (n.status == StatusMember || n.status == StatusRoot) && n.treeID == t && n.pos == pos
+// holds reports whether this node is alive at position pos of tree t as
+// seen at epoch e. A node that is behind (it has not yet heard of a takeover
+// that renamed the tree) still holds its position: only a node that has
+// moved on (another position, or no tree) gives a slot up.
+func (n *Node) holds(t NodeID, pos int, e Epoch) bool {
+	if n.status != StatusMember && n.status != StatusRoot || n.pos != pos {
+		return false
+	}
+	return n.treeID == t || n.epoch < e
 }
 
 // heard records that `from` is alive. For the parent and the root any
@@ -61,6 +67,7 @@ func (n *Node) heard(from NodeID) {
 func (n *Node) childAlive(i int) {
 	c := &n.children[i]
 	c.heard = n.now
+	c.hello = true
 	if len(n.suspects) > 0 {
 		pos := FirstChildPos(n.pos, n.m) + i
 		n.suspects = slices.DeleteFunc(n.suspects, func(s *suspicion) bool {
@@ -147,9 +154,15 @@ func (n *Node) heartbeatTick() {
 }
 
 func (n *Node) detectChildren() {
-	limit := n.silentLimit()
 	for i := range n.children {
 		c := &n.children[i]
+		// A child adopted in a repair must greet its new parent within 2 H
+		// (it heartbeats as soon as its Update arrives; an Update retry
+		// comes after 2 H). Chains of dead nodes are found a level faster.
+		limit := n.silentLimit()
+		if !c.hello {
+			limit = 2 * n.h
+		}
 		if c.dead {
 			if n.now >= c.nextReport {
 				n.reportDrop(FirstChildPos(n.pos, n.m)+i, c.m.ID)
@@ -209,7 +222,7 @@ func (n *Node) probeRounds() {
 // are the target's other neighbours we know: our other children (its
 // siblings) and our parent; for the root, the root's other children.
 func (n *Node) probeRound(s *suspicion) {
-	n.send(s.target, &Probe{Addr: n.self.Addr, TreeID: n.treeID, Pos: s.pos})
+	n.send(s.target, &Probe{Addr: n.self.Addr, TreeID: n.treeID, Pos: s.pos, Epoch: n.epoch})
 	var cand []Member
 	switch s.purpose {
 	case suspectChild:
@@ -236,20 +249,20 @@ func (n *Node) probeRound(s *suspicion) {
 	for i := 0; i < k; i++ {
 		j := i + n.rng.IntN(len(cand)-i)
 		cand[i], cand[j] = cand[j], cand[i]
-		n.send(cand[i], &ProbeReq{Addr: n.self.Addr, Target: s.target, TreeID: n.treeID, Pos: s.pos})
+		n.send(cand[i], &ProbeReq{Addr: n.self.Addr, Target: s.target, TreeID: n.treeID, Pos: s.pos, Epoch: n.epoch})
 	}
 	s.helpers += k
 }
 
 func (n *Node) onProbeReq(from NodeID, m *ProbeReq) {
 	if m.Target.ID.IsZero() || m.Target.ID == n.self.ID {
-		n.send(Member{ID: from, Addr: m.Addr}, &ProbeResult{Target: n.self.ID, Alive: n.holds(m.TreeID, m.Pos)})
+		n.send(Member{ID: from, Addr: m.Addr}, &ProbeResult{Target: n.self.ID, Alive: n.holds(m.TreeID, m.Pos, m.Epoch)})
 		return
 	}
 	if len(n.helps) >= maxHelpTasks {
 		return
 	}
-	n.send(m.Target, &Probe{Addr: n.self.Addr, TreeID: m.TreeID, Pos: m.Pos})
+	n.send(m.Target, &Probe{Addr: n.self.Addr, TreeID: m.TreeID, Pos: m.Pos, Epoch: m.Epoch})
 	n.helps = append(n.helps, helpTask{target: m.Target.ID, requester: Member{ID: from, Addr: m.Addr}, deadline: n.now + n.h})
 }
 
@@ -456,6 +469,7 @@ func (n *Node) onUpdate(from NodeID, u *Update) {
 		for _, o := range old {
 			if o.m.ID == c.ID {
 				n.children[i].heard = o.heard
+				n.children[i].hello = o.hello
 				n.children[i].dead = o.dead
 				n.children[i].nextReport = o.nextReport
 				break
@@ -489,6 +503,11 @@ func (n *Node) onWhereAmI(from NodeID, m *WhereAmI) {
 		c := n.coord
 		if m.Pos >= 2 && m.Pos <= c.n && c.members[m.Pos].ID == from {
 			n.sendUpdate(m.Pos)
+			return
+		}
+		// Moved, and asking before its Update arrived: re-send that.
+		if p := c.pending[from]; p != nil && !p.done {
+			n.send(p.to, p.u)
 			return
 		}
 	}

@@ -98,6 +98,7 @@ type Probe struct {
 	Addr   string   // where to send the ProbeAck
 	TreeID NodeID
 	Pos    int
+	Epoch  Epoch // the prober's view; a receiver behind it still holds Pos
 }
 
 // ProbeAck answers a Probe. Holds is false when the sender is alive but
@@ -115,6 +116,7 @@ type ProbeReq struct {
 	Target Member
 	TreeID NodeID
 	Pos    int
+	Epoch  Epoch
 }
 
 // ProbeResult reports the helper's verdict on Target.

@@ -50,6 +50,7 @@ type Node struct {
 type child struct {
 	m          Member
 	heard      time.Duration
+	hello      bool // heard from at this position since adoption
 	dead       bool
 	nextReport time.Duration
 }
@@ -124,7 +125,7 @@ func (n *Node) Step(now time.Duration, from NodeID, msg Message) Ready {
 			n.askWhereAmI()
 		}
 	case *Probe:
-		n.send(Member{ID: from, Addr: m.Addr}, &ProbeAck{Holds: n.holds(m.TreeID, m.Pos)})
+		n.send(Member{ID: from, Addr: m.Addr}, &ProbeAck{Holds: n.holds(m.TreeID, m.Pos, m.Epoch)})
 	case *ProbeAck:
 		n.onProbeAck(from, m)
 	case *ProbeReq:
@@ -293,7 +294,7 @@ func (n *Node) nextWake() time.Duration {
 	if n.join != nil {
 		t = min(t, n.join.deadline)
 	}
-	if c := n.coord; c != nil && c.commitAt != 0 && c.waiting == nil && !c.syncing() {
+	if c := n.coord; c != nil && c.commitAt != 0 && c.waiting == nil && !n.syncBlocking() {
 		t = min(t, c.commitAt)
 	}
 	if t < n.now {

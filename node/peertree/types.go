@@ -92,7 +92,7 @@ type Config struct {
 	ConfirmRounds  int           // probe rounds (one per H) before a suspect is dead, default 3
 	IndirectProbes int           // helpers asked per probe round (k), default 3
 	JoinBatch      time.Duration // root collects joins this long, default 200ms
-	RepairGather   time.Duration // root collects drop reports this long, default 2H
+	RepairGather   time.Duration // root collects drop reports this long, default 1H
 	JoinTimeout    time.Duration // joiner re-asks after this, default 5H
 	OrphanAfter    time.Duration // silent parent → ask root, default 12H
 	RejoinAfter    time.Duration // silent parent and root → rejoin, default 40H
@@ -126,7 +126,7 @@ func (c *Config) setDefaults() {
 		c.JoinBatch = 200 * time.Millisecond
 	}
 	if c.RepairGather <= 0 {
-		c.RepairGather = 2 * c.Heartbeat
+		c.RepairGather = c.Heartbeat
 	}
 	if c.JoinTimeout <= 0 {
 		c.JoinTimeout = 5 * c.Heartbeat

@@ -161,3 +161,34 @@ func TestLossNeverDrops10k(t *testing.T) {
 		t.Fatal("a node was dropped under loss")
 	}
 }
+
+func TestKill10Percent100k(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100k-node simulation skipped in -short")
+	}
+	s := New(Config{Seed: 43, MinLatency: 5 * time.Millisecond, MaxLatency: 30 * time.Millisecond})
+	s.AddNode(nil)
+	s.RunFor(time.Second)
+	for s.Len() < 100_000 {
+		base := s.Len()
+		for j := 0; j < 10_000 && s.Len() < 100_000; j++ {
+			s.AddNode([]int{s.rng.IntN(base), s.rng.IntN(base), s.rng.IntN(base)})
+		}
+		s.RunFor(2 * time.Second)
+	}
+	if r, _ := settle(t, s, time.Minute); !r.Complete {
+		t.Fatalf("initial tree: %v", r)
+	}
+	killed := killRandom(s, 0.10, true)
+	r, d := settle(t, s, 5*time.Minute)
+	if !r.Complete || r.Size != 100_000-len(killed) {
+		t.Fatalf("not repaired after %v: %v", d, r)
+	}
+	tr := s.Broadcast(firstLive(s), []byte("after"))
+	s.RunFor(2 * time.Second)
+	t.Logf("killed %d of 100,000 (root included): complete again in %v (%d heartbeat rounds, bound %d); broadcast %d/%d, dups %d, hops %d",
+		len(killed), d, int(d/time.Second), repairRounds, tr.Count, r.Live, tr.Dups, tr.MaxHops)
+	if d > repairRounds*time.Second || tr.Count != r.Live || tr.Dups != 0 {
+		t.Fatal("repair bound or broadcast failed")
+	}
+}
