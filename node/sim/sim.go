@@ -68,7 +68,7 @@ type Sim struct {
 	// Lost counts messages dropped by loss or partitions.
 	Lost uint64
 	// Events counts core events per kind.
-	Events [16]uint64
+	Events [32]uint64
 
 	bcasts map[[32]byte]*Track
 	bseq   uint64
