@@ -594,6 +594,9 @@ func (t *Transport) connect(ctx context.Context, addr string, key ed25519.Public
 	if len(key) != ed25519.PublicKeySize {
 		return nil, false, fmt.Errorf("%w: peer key has %d bytes, want %d", ErrBadKey, len(key), ed25519.PublicKeySize)
 	}
+	if err := context.Cause(ctx); err != nil {
+		return nil, false, fmt.Errorf("transport: connecting to %s: %w", addr, err)
+	}
 	ap, err := t.resolve(ctx, addr)
 	if err != nil {
 		return nil, false, err

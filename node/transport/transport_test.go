@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -549,5 +550,34 @@ func TestHandlerSeesPeerAddr(t *testing.T) {
 	}
 	if got := seen.Load(); got != addrOf(a) {
 		t.Errorf("handler saw %v, want %s", got, addrOf(a))
+	}
+}
+
+// Nobody at the address: the dial gives up after HandshakeTimeout even when
+// the caller's context has no deadline, and a caller that stops waiting
+// earlier gets its own context error.
+func TestDialNobodyThere(t *testing.T) {
+	checkLeaks(t)
+	a := listen(t, func(c *Config) { c.HandshakeTimeout = 300 * time.Millisecond })
+	hole, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := hole.LocalAddr().String()
+	hole.Close() // a port where nothing listens any more
+	key := newKey(t).Public().(ed25519.PublicKey)
+
+	impatient, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := a.Request(impatient, addr, key, "echo", nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled caller: got %v", err)
+	}
+	_, err = a.Request(context.Background(), addr, key, "echo", nil)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || errors.Is(err, ErrWrongPeerKey) {
+		t.Errorf("got %v, want a handshake timeout", err)
+	}
+	if s := a.Stats(); s.OpenConns != 0 || s.ConnsDialed != 0 {
+		t.Errorf("failed dials left state behind: %+v", s)
 	}
 }
