@@ -73,14 +73,16 @@ func TestBrowser(t *testing.T) {
 	}
 	ts := startServer(t, func(c *Config) { c.StatusInterval = time.Hour })
 
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
+	// Registered before the browser's cleanup, so removed after it.
+	userDir := t.TempDir()
+	alloc, allocCancel := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromium),
 		chromedp.Headless,
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(userDir),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
@@ -88,11 +90,21 @@ func TestBrowser(t *testing.T) {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.WindowSize(1280, 900),
 	)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
+	browser, browserCancel := chromedp.NewContext(alloc)
+	t.Cleanup(func() {
+		// Stop the browser and wait for it to exit before the user data
+		// directory is removed: it writes there until the end.
+		browserCancel()
+		allocCancel()
+		if c := chromedp.FromContext(browser); c != nil {
+			if a, ok := c.Allocator.(*chromedp.ExecAllocator); ok {
+				a.Wait()
+			}
+		}
+	})
+	ctx := browser
 	// Only a guard against a hung browser; nothing here is timed.
-	ctx, cancel = context.WithTimeout(ctx, 3*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 
 	problems := &browserProblems{}

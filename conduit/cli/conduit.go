@@ -57,9 +57,16 @@ func attachConduit(cmd *cobra.Command) {
 
 // runConduit serves until ctx ends or the person prepares to unplug.
 func runConduit(ctx context.Context, stdout, stderr io.Writer, o conduitOptions, open func(string) error) error {
+	return runConduitWith(ctx, stdout, stderr, o, open, nil)
+}
+
+// runConduitWith is runConduit with the network status the pages show
+// (nil: not connected); `borgios demo` passes its local nodes.
+func runConduitWith(ctx context.Context, stdout, stderr io.Writer, o conduitOptions, open func(string) error, network conduit.NetworkStatus) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cfg := conduit.Config{
 		Listen:       o.listen,
+		Network:      network,
 		Logger:       logger,
 		IdleLock:     o.idleLock,
 		ExitOnUnplug: true,
