@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -73,8 +74,10 @@ func TestBrowser(t *testing.T) {
 	}
 	ts := startServer(t, func(c *Config) { c.StatusInterval = time.Hour })
 
-	// Registered before the browser's cleanup, so removed after it.
-	userDir := t.TempDir()
+	userDir, err := os.MkdirTemp("", "borgios-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	alloc, allocCancel := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromium),
 		chromedp.Headless,
@@ -101,6 +104,15 @@ func TestBrowser(t *testing.T) {
 				a.Wait()
 			}
 		}
+		// Chromium's helper processes may still be writing for a moment
+		// after the main one exits, so the removal is retried.
+		for range 50 {
+			if err := os.RemoveAll(userDir); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("could not remove %s", userDir)
 	})
 	ctx := browser
 	// Only a guard against a hung browser; nothing here is timed.
@@ -140,12 +152,26 @@ func TestBrowser(t *testing.T) {
 	}
 	shot := func(name string) chromedp.Action {
 		return chromedp.ActionFunc(func(ctx context.Context) error {
+			var low []string
+			if err := chromedp.Evaluate(contrastJS, &low).Do(ctx); err != nil {
+				return err
+			}
+			for _, l := range low {
+				t.Errorf("%s: low contrast: %s", name, l)
+			}
 			var png []byte
 			if err := chromedp.FullScreenshot(&png, 100).Do(ctx); err != nil {
 				return err
 			}
 			return os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
 		})
+	}
+	darkShot := func(name string) chromedp.Action {
+		return chromedp.Tasks{
+			emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}),
+			shot(name + "-dark"),
+			emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}}),
+		}
 	}
 	phoneShot := func(name string) chromedp.Action {
 		return chromedp.Tasks{
@@ -166,6 +192,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.Location(&loc),
 		shot("welcome"),
 		phoneShot("welcome"),
+		darkShot("welcome"),
 	)
 	if strings.Contains(loc, "token") || !strings.HasSuffix(loc, "/welcome") {
 		t.Fatalf("after opening the token URL the address is %q", loc)
@@ -236,6 +263,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.Text("[data-copy-status]", &copied),
 		shot("home"),
 		phoneShot("home"),
+		darkShot("home"),
 	)
 	if addr != want {
 		t.Fatalf("home shows %q, want %q", addr, want)
@@ -279,6 +307,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.Text("#form-error", &errText),
 		shot("restore-error"),
 		phoneShot("restore-error"),
+		darkShot("restore-error"),
 	)
 	if !strings.Contains(errText, "Word 7 'zzzz' is not in the list") {
 		t.Errorf("restore error %q", errText)
@@ -348,3 +377,40 @@ func noHorizontalScroll(name string) chromedp.Action {
 		return nil
 	})
 }
+
+// contrastJS lists visible text whose colour against its background falls
+// below WCAG 2 AA: 4.5:1, or 3:1 for large text.
+const contrastJS = `(() => {
+  const parse = c => {
+    const m = c.match(/rgba?\(([^)]+)\)/);
+    if (!m) return null;
+    const p = m[1].split(/[ ,\/]+/).filter(Boolean).map(parseFloat);
+    return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1};
+  };
+  const lum = c => {
+    const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b);
+  };
+  const background = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c.a > 0.5) return c;
+    }
+    return parse(getComputedStyle(document.documentElement).backgroundColor) || {r: 255, g: 255, b: 255, a: 1};
+  };
+  const low = [];
+  for (const el of document.querySelectorAll("body *")) {
+    if (!Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    const st = getComputedStyle(el);
+    const r = el.getBoundingClientRect();
+    if (st.visibility === "hidden" || st.display === "none" || r.width === 0 || r.right < 0) continue;
+    const fg = parse(st.color);
+    if (!fg) continue;
+    const l1 = lum(fg), l2 = lum(background(el));
+    const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+    const size = parseFloat(st.fontSize);
+    const large = size >= 24 || (size >= 18.66 && parseInt(st.fontWeight, 10) >= 700);
+    if (ratio < (large ? 3 : 4.5)) low.push(el.tagName + " '" + el.textContent.trim().slice(0, 30) + "' " + ratio.toFixed(2) + ":1");
+  }
+  return low;
+})()`
