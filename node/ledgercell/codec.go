@@ -1,0 +1,214 @@
+package ledgercell
+
+import (
+	"fmt"
+
+	"github.com/borgios/borgios/node/ledger"
+	"github.com/borgios/borgios/node/wire"
+)
+
+// Request kinds of the ledger receptor.
+const (
+	KindVote        = "vote"        // voteRequest -> voteAnswer (witnesses only)
+	KindConfirm     = "confirm"     // confirmRequest -> confirmAnswer
+	KindSubmit      = "submit"      // submitRequest -> certificate bytes
+	KindBalance     = "balance"     // accountRequest -> accountAnswer
+	KindHead        = "head"        // accountRequest -> accountAnswer (no pending list)
+	KindChain       = "chain"       // chainRequest -> chainAnswer
+	KindBlock       = "block"       // hashRequest -> block bytes
+	KindCertificate = "certificate" // hashRequest -> certificate bytes
+	KindHistory     = "history"     // historyRequest -> historyAnswer
+	KindCerts       = "certs"       // certsRequest -> certsAnswer (catch-up)
+	KindGenesis     = "genesis"     // nothing -> genesis JSON
+	// kindSpread is the broadcast kind carrying new certificates.
+	kindSpread = "certs"
+)
+
+// Limits. An answer envelope may hold 1 MiB; pages stop well before that.
+const (
+	MaxVoteBatch    = 256
+	MaxConfirmBatch = 256
+	MaxPage         = 256
+	maxPageBytes    = 640 << 10
+	maxRequest      = 512 << 10
+	maxPending      = ledger.MaxReceiveSources
+)
+
+// Vote result codes: what a client must tell apart per block.
+const (
+	voteOK       = ""
+	voteConflict = "conflict" // ledger.ErrConflictingVote
+	voteMissing  = "missing"  // a dependency is not certified at this witness yet
+	voteRefused  = "refused"  // any other ledger rule
+	voteFailed   = "failed"   // the witness stopped after a disk failure
+)
+
+type voteRequest struct {
+	Blocks [][]byte `cbor:"1,keyasint"`
+}
+
+type voteResult struct {
+	Vote []byte `cbor:"1,keyasint,omitempty"`
+	Code string `cbor:"2,keyasint,omitempty"`
+	Msg  string `cbor:"3,keyasint,omitempty"`
+	// Voted is, for a conflict, the block this witness voted for at that
+	// slot when it still knows it, so the owner can finish that one.
+	Voted []byte `cbor:"4,keyasint,omitempty"`
+}
+
+type voteAnswer struct {
+	Results []voteResult `cbor:"1,keyasint"`
+}
+
+type confirmRequest struct {
+	Certs [][]byte `cbor:"1,keyasint"`
+	// Spread asks the node to broadcast the certificates it did not know
+	// to the whole cell; a client sets it on one node only.
+	Spread bool `cbor:"2,keyasint,omitempty"`
+}
+
+type confirmAnswer struct {
+	Applied int      `cbor:"1,keyasint"`
+	Known   int      `cbor:"2,keyasint"`
+	Errors  []string `cbor:"3,keyasint,omitempty"`
+}
+
+type submitRequest struct {
+	Block []byte `cbor:"1,keyasint"`
+}
+
+type accountRequest struct {
+	Account []byte `cbor:"1,keyasint"`
+}
+
+// PendingSend is a certified send (or reward payout) to an account that
+// its chain has not credited yet.
+type PendingSend struct {
+	Hash   []byte `cbor:"1,keyasint" json:"hash"`
+	From   []byte `cbor:"2,keyasint" json:"from"`
+	Amount uint64 `cbor:"3,keyasint" json:"amount"`
+}
+
+type accountAnswer struct {
+	Balance uint64        `cbor:"1,keyasint"`
+	Next    uint64        `cbor:"2,keyasint"`
+	Head    []byte        `cbor:"3,keyasint,omitempty"`
+	Pending []PendingSend `cbor:"4,keyasint,omitempty"`
+}
+
+type chainRequest struct {
+	Account []byte `cbor:"1,keyasint"`
+	From    uint64 `cbor:"2,keyasint,omitempty"`
+	Limit   int    `cbor:"3,keyasint,omitempty"`
+}
+
+type chainAnswer struct {
+	Certs [][]byte `cbor:"1,keyasint"`
+	// Sources are the certificates of the sends the page's receive
+	// blocks credit, so the page verifies on its own.
+	Sources [][]byte `cbor:"2,keyasint,omitempty"`
+	// Next is the sequence the next page starts at; equal to the chain
+	// length on the last page.
+	Next uint64 `cbor:"3,keyasint"`
+	More bool   `cbor:"4,keyasint,omitempty"`
+}
+
+type hashRequest struct {
+	Hash []byte `cbor:"1,keyasint"`
+}
+
+type historyRequest struct {
+	Account []byte `cbor:"1,keyasint"`
+	Limit   int    `cbor:"2,keyasint,omitempty"`
+}
+
+// HistoryItem is one line of an account's history, newest first.
+type HistoryItem struct {
+	Hash         []byte `cbor:"1,keyasint" json:"hash"`
+	Seq          uint64 `cbor:"2,keyasint" json:"seq"`
+	Kind         string `cbor:"3,keyasint" json:"kind"` // send, receive, incoming, ...
+	Counterparty []byte `cbor:"4,keyasint,omitempty" json:"counterparty,omitempty"`
+	Amount       uint64 `cbor:"5,keyasint" json:"amount"`
+	Fee          uint64 `cbor:"6,keyasint,omitempty" json:"fee,omitempty"`
+	Credited     bool   `cbor:"7,keyasint,omitempty" json:"credited,omitempty"`
+}
+
+type historyAnswer struct {
+	Items []HistoryItem `cbor:"1,keyasint"`
+}
+
+type certsRequest struct {
+	From  int `cbor:"1,keyasint"`
+	Limit int `cbor:"2,keyasint,omitempty"`
+}
+
+type certsAnswer struct {
+	Certs [][]byte `cbor:"1,keyasint"`
+	Next  int      `cbor:"2,keyasint"`
+	Total int      `cbor:"3,keyasint"`
+}
+
+// spreadPayload is the broadcast carrying certificates.
+type spreadPayload struct {
+	Certs [][]byte `cbor:"1,keyasint"`
+}
+
+// decodeCerts decodes certificate bytes from the network; the caller
+// verifies them.
+func decodeCerts(raw [][]byte, limit int) ([]*ledger.Certificate, error) {
+	if len(raw) > limit {
+		return nil, fmt.Errorf("%d certificates, at most %d", len(raw), limit)
+	}
+	out := make([]*ledger.Certificate, 0, len(raw))
+	for i, b := range raw {
+		c, err := ledger.DecodeCertificate(b)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: %w", i, err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func decodeBlocks(raw [][]byte, limit int) ([]*ledger.Block, error) {
+	if len(raw) == 0 || len(raw) > limit {
+		return nil, fmt.Errorf("%d blocks, want 1..%d", len(raw), limit)
+	}
+	out := make([]*ledger.Block, 0, len(raw))
+	for i, b := range raw {
+		blk, err := ledger.DecodeBlock(b)
+		if err != nil {
+			return nil, fmt.Errorf("block %d: %w", i, err)
+		}
+		out = append(out, blk)
+	}
+	return out, nil
+}
+
+func encodeCerts(cs []*ledger.Certificate) [][]byte {
+	out := make([][]byte, len(cs))
+	for i, c := range cs {
+		out[i] = c.Encode()
+	}
+	return out
+}
+
+func accountOf(b []byte) (ledger.AccountID, error) {
+	var a ledger.AccountID
+	if len(b) != len(a) {
+		return a, fmt.Errorf("account of %d bytes, want %d", len(b), len(a))
+	}
+	copy(a[:], b)
+	return a, nil
+}
+
+func hashOf(b []byte) (ledger.Hash, error) {
+	var h ledger.Hash
+	if len(b) != len(h) {
+		return h, fmt.Errorf("hash of %d bytes, want %d", len(b), len(h))
+	}
+	copy(h[:], b)
+	return h, nil
+}
+
+func marshal(v any) ([]byte, error) { return wire.Marshal(v) }

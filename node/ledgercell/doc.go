@@ -1,0 +1,12 @@
+// Package ledgercell runs the shell ledger (node/ledger, a pure core) as the
+// "ledger" cell on real nodes: every member keeps a verifying Ledger fed by
+// certificates that arrive as tree broadcasts, confirm requests and
+// catch-up pages; members whose node key is a genesis witness also run a
+// Witness on the node's bbolt file and answer vote requests in batches
+// (group commit: one fsync for every vote that queued during the last one).
+//
+// Client is the owner's side (FastPay style): it signs a block with the
+// account key, asks every witness for a vote in parallel, assembles the
+// certificate at quorum and pushes it back; VerifyAccount recomputes any
+// balance from an account's chain of certificates alone.
+package ledgercell
