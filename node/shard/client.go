@@ -116,7 +116,9 @@ func (c *Client) members(ctx context.Context) ([]Member, error) {
 
 // SealManifest encrypts and signs a manifest for storage elsewhere (the
 // files cell keeps these).
-func (c *Client) SealManifest(m *Manifest) ([]byte, error) { return m.Seal(c.cfg.Call.Key, c.cfg.FileRoot) }
+func (c *Client) SealManifest(m *Manifest) ([]byte, error) {
+	return m.Seal(c.cfg.Call.Key, c.cfg.FileRoot)
+}
 
 // OpenManifest verifies and decrypts one of the person's sealed manifests.
 func (c *Client) OpenManifest(raw []byte) (*Manifest, error) {

@@ -94,7 +94,9 @@ func startNode(t testing.TB, o nodeOpts, contacts ...*tnode) *tnode {
 		Verifier: wire.NewVerifier(wire.Config{Network: testNetwork, Now: nowMs})}
 	tree := peertree.Config{Heartbeat: 100 * time.Millisecond, MergeProbe: time.Second}
 	reg, err := registry.New(registry.Config{Host: host, Interval: 200 * time.Millisecond, TTL: testTTL, Tree: tree,
-		Cells: func() []registry.CellRef { return []registry.CellRef{{Name: "registry", Version: 1}, {Name: DNA.Name, Version: DNA.Version}} }})
+		Cells: func() []registry.CellRef {
+			return []registry.CellRef{{Name: "registry", Version: 1}, {Name: DNA.Name, Version: DNA.Version}}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}

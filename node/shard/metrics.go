@@ -4,8 +4,8 @@ import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
 	stored, served, deleted, corrupt, repairs, passes prometheus.Counter
-	refused, audits                                    *prometheus.CounterVec
-	passSeconds                                        prometheus.Gauge
+	refused, audits                                   *prometheus.CounterVec
+	passSeconds                                       prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
