@@ -37,7 +37,9 @@ func testKey(label string, i int) ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(seed[:])
 }
 
-func idOf(k ed25519.PrivateKey) ledger.AccountID { return ledger.AccountID(k.Public().(ed25519.PublicKey)) }
+func idOf(k ed25519.PrivateKey) ledger.AccountID {
+	return ledger.AccountID(k.Public().(ed25519.PublicKey))
+}
 
 const (
 	numWitnesses = 4
@@ -136,8 +138,8 @@ func (n *testNet) start(i int) {
 	host := cell.Host{Key: nd.key, Network: testNetwork, Transport: tr, Now: nowMs, Logger: quietLogger().With("node", nd.name),
 		Verifier: wire.NewVerifier(wire.Config{Network: testNetwork, Now: nowMs})}
 	cfg := Config{Host: host, Genesis: n.g, StorePath: filepath.Join(n.dir, nd.name+".db"),
-		Witnesses: func(context.Context) ([]cell.Target, error) { return n.witnessTargets(), nil },
-		Tree:      peertree.Config{Heartbeat: 100 * time.Millisecond, MergeProbe: time.Second},
+		Witnesses:    func(context.Context) ([]cell.Target, error) { return n.witnessTargets(), nil },
+		Tree:         peertree.Config{Heartbeat: 100 * time.Millisecond, MergeProbe: time.Second},
 		SyncInterval: 500 * time.Millisecond, CallTimeout: 3 * time.Second}
 	var opts cell.Options
 	for j, o := range n.nodes {
