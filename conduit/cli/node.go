@@ -19,9 +19,9 @@ type logFlags struct {
 	format, level string
 }
 
-func (f *logFlags) add(cmd *cobra.Command) {
+func (f *logFlags) add(cmd *cobra.Command, level string) {
 	cmd.Flags().StringVar(&f.format, "log-format", "text", "log format: text or json")
-	cmd.Flags().StringVar(&f.level, "log-level", "info", "log level: debug, info, warn or error")
+	cmd.Flags().StringVar(&f.level, "log-level", level, "log level: debug, info, warn or error")
 }
 
 func (f *logFlags) logger(w io.Writer) (*slog.Logger, error) {
@@ -116,6 +116,6 @@ read-only monitor (/status, /metrics) on --monitor. Stop it with Ctrl-C or SIGTE
 	f.StringSliceVar(&peers, "peers", nil, "peer contacts NODEKEY@HOST:PORT (repeatable or comma-separated)")
 	f.StringVar(&cells, "cells", "all", "cells to run, comma-separated (available: "+strings.Join(node.CellNames(), ", ")+")")
 	f.DurationVar(&cfg.TreeHeartbeat, "heartbeat", 0, "tree heartbeat interval (default 1s; lower only for tests)")
-	logs.add(cmd)
+	logs.add(cmd, "info")
 	return cmd
 }

@@ -56,6 +56,10 @@ func newRootCmd() *cobra.Command {
 	for _, add := range subcommands {
 		root.AddCommand(add())
 	}
+	// A bare `borgios` (what a person double-clicks on a stick) runs the
+	// conduit, with the conduit's flags.
+	attachConduit(root)
+	root.Args = cobra.NoArgs
 	return root
 }
 
