@@ -164,4 +164,3 @@ func waitDemoTrees(ctx context.Context, w io.Writer, nodes []*node.Node, limit t
 		}
 	}
 }
-

@@ -268,7 +268,7 @@ var fastKDF = []string{"--kdf-time", "1", "--kdf-memory-mib", "1", "--kdf-thread
 
 func TestSeedKeyfile(t *testing.T) {
 	t.Setenv(keyfilePassphraseEnv, "") // the passphrase comes from stdin here
-	v := golden(t).Vectors[1] // with passphrase
+	v := golden(t).Vectors[1]          // with passphrase
 	dir := t.TempDir()
 	path := filepath.Join(dir, "id.key")
 	in := v.Phrase + "\n" + v.Passphrase + "\nfile pass phrase\n"
