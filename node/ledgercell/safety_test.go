@@ -293,4 +293,3 @@ func TestWitnessesDown(t *testing.T) {
 		t.Fatalf("alice %s, want %s", info.Balance, want)
 	}
 }
-
