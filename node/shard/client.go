@@ -414,10 +414,12 @@ func (c *Client) getShard(ctx context.Context, m *Manifest, key *[32]byte, i int
 	}
 	tried := map[int]bool{}
 	var data, grant []byte
+	var errs []error
 	for _, j := range order {
 		tried[j] = true
 		d, g, err := c.readFrom(ctx, rank[j], ref)
 		if err != nil {
+			errs = append(errs, err)
 			if errors.Is(err, ErrHashMismatch) || cell.HasCode(err, CodeCorrupt) {
 				rep.BadCopies++
 			}
@@ -438,7 +440,7 @@ func (c *Client) getShard(ctx context.Context, m *Manifest, key *[32]byte, i int
 		data, grant = d, g
 	}
 	if data == nil {
-		return nil, rep, fmt.Errorf("shard %d (%s): %w", i, ref.ID.Short(), ErrUnavailable)
+		return nil, rep, fmt.Errorf("shard %d (%s): %w (view of %d; %w)", i, ref.ID.Short(), ErrUnavailable, len(rank), errors.Join(errs...))
 	}
 	plain, err := OpenChunk(nil, key, m.FileID, uint64(i), data)
 	if err != nil {

@@ -38,10 +38,6 @@ func newKey(t testing.TB) ed25519.PrivateKey {
 	return k
 }
 
-// testTTL is the registry TTL of test nodes: a killed node leaves every
-// view within it.
-const testTTL = 2 * time.Second
-
 // tnode is one node of a test network: QUIC transport on 127.0.0.1, a
 // registry cell (the membership view) and a shard cell with its data dir.
 type tnode struct {
@@ -92,8 +88,8 @@ func startNode(t testing.TB, o nodeOpts, contacts ...*tnode) *tnode {
 	}
 	host := cell.Host{Key: key, Network: testNetwork, Transport: tr, Now: nowMs, Logger: quietLogger(),
 		Verifier: wire.NewVerifier(wire.Config{Network: testNetwork, Now: nowMs})}
-	tree := peertree.Config{Heartbeat: 100 * time.Millisecond, MergeProbe: time.Second}
-	reg, err := registry.New(registry.Config{Host: host, Interval: 200 * time.Millisecond, TTL: testTTL, Tree: tree,
+	tree := peertree.Config{Heartbeat: testHeartbeat, MergeProbe: 10 * testHeartbeat}
+	reg, err := registry.New(registry.Config{Host: host, Interval: testInterval, TTL: testTTL, Tree: tree,
 		Cells: func() []registry.CellRef {
 			return []registry.CellRef{{Name: "registry", Version: 1}, {Name: DNA.Name, Version: DNA.Version}}
 		}})
@@ -160,6 +156,11 @@ func waitMembers(t testing.TB, nodes []*tnode, want int) {
 			return
 		}
 		if time.Now().After(deadline) {
+			for i, n := range nodes {
+				ms, _ := RegistryMembers(n.reg).Members(context.Background())
+				v := n.regRT.View()
+				t.Logf("node %d: %d members; registry tree %s pos %d size %d; shard tree pos %d size %d", i, len(ms), v.Status, v.Position, v.Size, n.shardRT.View().Position, n.shardRT.View().Size)
+			}
 			t.Fatalf("views never settled at %d members", want)
 		}
 		time.Sleep(50 * time.Millisecond)
