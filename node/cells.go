@@ -1,12 +1,16 @@
 package node
 
 import (
+	"context"
+	"crypto/ed25519"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/borgios/borgios/node/cell"
+	"github.com/borgios/borgios/node/ledger"
+	"github.com/borgios/borgios/node/ledgercell"
 	"github.com/borgios/borgios/node/netclock"
 	"github.com/borgios/borgios/node/peertree"
 	"github.com/borgios/borgios/node/registry"
@@ -17,6 +21,7 @@ import (
 var cellTypes = map[string]func(n *Node) (cell.Type, error){
 	"crono":    cronoCell,
 	"registry": registryCell,
+	"ledger":   ledgerCell,
 }
 
 // CellNames lists the cell types this build can run, sorted.
@@ -103,6 +108,11 @@ func (n *Node) startCells() error {
 			return fmt.Errorf("start registry: %w", err)
 		}
 	}
+	if rt := n.Cell(ledgercell.DNA.Name); rt != nil {
+		if err := n.ledger.Attach(rt); err != nil {
+			return fmt.Errorf("start ledger: %w", err)
+		}
+	}
 	n.mon.Provide("cells", func() any {
 		out := map[string]cell.Status{}
 		for _, rt := range n.cells {
@@ -116,8 +126,9 @@ func (n *Node) startCells() error {
 // cellDNA is every cell type's DNA, for the registry entry the node
 // publishes before the cells are built.
 var cellDNA = map[string]cell.DNA{
-	netclock.DNA.Name: netclock.DNA,
-	registry.DNA.Name: registry.DNA,
+	netclock.DNA.Name:   netclock.DNA,
+	registry.DNA.Name:   registry.DNA,
+	ledgercell.DNA.Name: ledgercell.DNA,
 }
 
 func (n *Node) cellHost() cell.Host {
@@ -169,3 +180,45 @@ func registryCell(n *Node) (cell.Type, error) {
 
 // Registry is the node's registry, or nil if it does not run that cell.
 func (n *Node) Registry() *registry.Registry { return n.registry }
+
+// ledgerCell is the shell ledger: every node verifies certificates; nodes
+// whose key is a genesis witness also vote. Without a genesis (config or
+// --genesis FILE) a node runs a dev genesis with itself as sole witness:
+// enough for one stick alone, but two such nodes do not share a ledger.
+func ledgerCell(n *Node) (cell.Type, error) {
+	g := n.cfg.Genesis
+	var err error
+	if g == nil && n.cfg.GenesisPath != "" {
+		if g, err = ledger.LoadGenesis(n.cfg.GenesisPath); err != nil {
+			return cell.Type{}, fmt.Errorf("load genesis: %w", err)
+		}
+	}
+	if g == nil {
+		if g, err = ledgercell.DevGenesis([]ed25519.PublicKey{n.PublicKey()}); err != nil {
+			return cell.Type{}, err
+		}
+	}
+	cfg := ledgercell.Config{
+		Host: n.cellHost(), Genesis: g, DB: n.db.Bolt(),
+		// The registry is attached after the cells start, so resolve the
+		// witnesses' endpoints when they are needed.
+		Witnesses: func(ctx context.Context) ([]cell.Target, error) {
+			if n.registry == nil {
+				return nil, nil
+			}
+			return ledgercell.RegistryWitnesses(n.registry, g)(ctx)
+		},
+	}
+	if h := n.cfg.TreeHeartbeat; h > 0 {
+		cfg.SyncInterval = 30 * h
+	}
+	c, err := ledgercell.New(cfg)
+	if err != nil {
+		return cell.Type{}, err
+	}
+	n.ledger = c
+	return c.Type(), nil
+}
+
+// Ledger is the node's ledger cell, or nil if it does not run it.
+func (n *Node) Ledger() *ledgercell.Cell { return n.ledger }

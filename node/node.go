@@ -15,6 +15,8 @@ import (
 
 	"github.com/borgios/borgios/node/cell"
 	"github.com/borgios/borgios/node/crono"
+	"github.com/borgios/borgios/node/ledger"
+	"github.com/borgios/borgios/node/ledgercell"
 	"github.com/borgios/borgios/node/monitor"
 	"github.com/borgios/borgios/node/netclock"
 	"github.com/borgios/borgios/node/registry"
@@ -50,6 +52,11 @@ type Config struct {
 	PeerInterval time.Duration
 	// Cells names the cell types to run; nil runs all of them.
 	Cells []string
+	// Genesis is the ledger's genesis (in-process networks: demo, tests);
+	// GenesisPath loads one from a file. All nodes of a network must share
+	// it. Neither: a dev genesis with this node as its only witness.
+	Genesis     *ledger.Genesis
+	GenesisPath string
 	// TreeHeartbeat is the cell trees' heartbeat (default 1 s).
 	TreeHeartbeat time.Duration
 	// Now is network time in Unix ms; nil means the crono service's network
@@ -81,6 +88,7 @@ type Node struct {
 	cellRefs    []registry.CellRef
 	cellMetrics *cell.Metrics
 	registry    *registry.Registry
+	ledger      *ledgercell.Cell
 
 	mu    sync.Mutex
 	peers map[string]*peerState // by hex key
@@ -236,6 +244,9 @@ func (n *Node) closeCells() {
 	}
 	for _, rt := range n.cells {
 		rt.Close()
+	}
+	if n.ledger != nil {
+		n.ledger.Close()
 	}
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,9 @@ import (
 
 	"github.com/borgios/borgios/conduit"
 	"github.com/borgios/borgios/node"
+	"github.com/borgios/borgios/node/ledger"
+	"github.com/borgios/borgios/node/ledgercell"
+	"github.com/borgios/borgios/node/store"
 )
 
 func init() { subcommands = append(subcommands, newDemoCmd) }
@@ -68,6 +72,10 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, o demoOptions) error
 	}
 
 	fmt.Fprintf(stdout, "Starting %d BorgIOS nodes on 127.0.0.1 (data in %s)\n", o.nodes, base)
+	genesis, err := demoGenesis(base, o.nodes)
+	if err != nil {
+		return err
+	}
 	var nodes []*node.Node
 	defer func() {
 		for i := len(nodes) - 1; i >= 0; i-- {
@@ -85,11 +93,12 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, o demoOptions) error
 			}
 		}
 		n, err := node.Start(ctx, node.Config{
-			DataDir:       filepath.Join(base, fmt.Sprintf("node%02d", i+1)),
+			DataDir:       demoNodeDir(base, i),
 			Listen:        "127.0.0.1:0",
 			MonitorListen: "127.0.0.1:0",
 			Peers:         peers,
 			TreeHeartbeat: o.heartbeat,
+			Genesis:       genesis,
 			Logger:        log.With("demo_node", i+1),
 		})
 		if err != nil {
@@ -115,6 +124,28 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, o demoOptions) error
 
 	return runConduitWith(ctx, stdout, stderr, conduitOptions{listen: o.listen, noBrowser: o.noBrowser, idleLock: conduit.DefaultIdleLock}, openBrowser, status)
 }
+
+// demoGenesis makes the demo network's ledger genesis: its witnesses are
+// the first (up to) four nodes, whose keys are created here, before the
+// nodes start, so that every node can be given the same genesis.
+func demoGenesis(base string, nodes int) (*ledger.Genesis, error) {
+	var witnesses []ed25519.PublicKey
+	for i := 0; i < nodes && i < 4; i++ {
+		db, err := store.Open(demoNodeDir(base, i))
+		if err != nil {
+			return nil, err
+		}
+		key, err := db.NodeKey()
+		db.Close()
+		if err != nil {
+			return nil, err
+		}
+		witnesses = append(witnesses, key.Public().(ed25519.PublicKey))
+	}
+	return ledgercell.DevGenesis(witnesses)
+}
+
+func demoNodeDir(base string, i int) string { return filepath.Join(base, fmt.Sprintf("node%02d", i+1)) }
 
 // waitDemoTrees shows progress until every node sits in one tree of each
 // cell it runs.

@@ -115,6 +115,7 @@ read-only monitor (/status, /metrics) on --monitor. Stop it with Ctrl-C or SIGTE
 	f.StringVar(&cfg.Network, "network", node.DefaultNetwork, "network ID")
 	f.StringSliceVar(&peers, "peers", nil, "peer contacts NODEKEY@HOST:PORT (repeatable or comma-separated)")
 	f.StringVar(&cells, "cells", "all", "cells to run, comma-separated (available: "+strings.Join(node.CellNames(), ", ")+")")
+	f.StringVar(&cfg.GenesisPath, "genesis", "", "ledger genesis file shared by the network (default: a dev genesis with this node as its only witness)")
 	f.DurationVar(&cfg.TreeHeartbeat, "heartbeat", 0, "tree heartbeat interval (default 1s; lower only for tests)")
 	logs.add(cmd, "info")
 	return cmd
