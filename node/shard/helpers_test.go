@@ -175,7 +175,7 @@ type person struct {
 	client *Client
 }
 
-func newPerson(t testing.TB, via *tnode) *person {
+func newPerson(t testing.TB, via ...*tnode) *person {
 	t.Helper()
 	tr, err := transport.Listen(transport.Config{Key: newKey(t), ListenAddr: "127.0.0.1:0", Logger: quietLogger()})
 	if err != nil {
@@ -187,7 +187,7 @@ func newPerson(t testing.TB, via *tnode) *person {
 	p.call = &cell.Client{Transport: tr, Key: p.key, Network: testNetwork, Now: nowMs,
 		Verifier: wire.NewVerifier(wire.Config{Network: testNetwork, Now: nowMs})}
 	p.client, err = NewClient(ClientConfig{Call: p.call, FileRoot: &p.root, CallTimeout: 5 * time.Second,
-		Members: RemoteMembers(p.call, []cell.Target{via.target()})})
+		Members: RemoteMembers(p.call, targets(via))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,4 +212,12 @@ func nodeByKey(nodes []*tnode, key ed25519.PublicKey) *tnode {
 		}
 	}
 	panic(fmt.Sprintf("no node %x", key[:4]))
+}
+
+func targets(nodes []*tnode) []cell.Target {
+	var out []cell.Target
+	for _, n := range nodes {
+		out = append(out, n.target())
+	}
+	return out
 }

@@ -44,26 +44,38 @@ func RegistryMembers(reg *registry.Registry) Membership {
 }
 
 // RemoteMembers is the view of a client without a registry of its own (the
-// conduit): it pages through the whole table of the first registry node
-// that answers (Lookup is capped at a few dozen entries, too few for
-// placement) and verifies every entry itself.
+// conduit): it pages through the whole table (Lookup is capped at a few
+// dozen entries, too few for placement) of up to three registry nodes and
+// takes the union. Every entry is verified here and signed by the node it
+// describes, so a union can only add genuine live nodes; asking several
+// covers a registry node that has just rejoined its tree and not yet caught
+// up.
 func RemoteMembers(c *cell.Client, registries []cell.Target) Membership {
 	return MembersFunc(func(ctx context.Context) ([]Member, error) {
 		var errs []error
+		seen := map[string]bool{}
+		var out []Member
+		asked := 0
 		for _, t := range registries {
+			if asked == 3 {
+				break
+			}
 			es, err := registry.Dump(ctx, c, t)
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			var out []Member
+			asked++
 			for _, e := range es {
-				if e.Serves(DNA.Name) && len(e.Addrs) > 0 && len(e.Node) == ed25519.PublicKeySize {
+				if e.Serves(DNA.Name) && len(e.Addrs) > 0 && len(e.Node) == ed25519.PublicKeySize && !seen[string(e.Node)] {
+					seen[string(e.Node)] = true
 					out = append(out, Member{Key: e.Node, Addr: e.Addrs[0]})
 				}
 			}
-			return out, nil
 		}
-		return nil, fmt.Errorf("shard: membership: %w", errors.Join(errs...))
+		if asked == 0 {
+			return nil, fmt.Errorf("shard: membership: %w", errors.Join(errs...))
+		}
+		return out, nil
 	})
 }

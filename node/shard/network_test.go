@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/borgios/borgios/node/cell"
 	"time"
 )
 
@@ -47,7 +46,7 @@ func mixedFiles(total int) [][]byte {
 func TestNetwork(t *testing.T) {
 	const scrub = 500 * time.Millisecond
 	nodes := startNetwork(t, 10, nodeOpts{scrub: scrub})
-	p := newPerson(t, nodes[0])
+	p := newPerson(t, nodes[:3]...)
 	ctx := context.Background()
 
 	files := mixedFiles(networkTestBytes)
@@ -131,7 +130,7 @@ func TestNetwork(t *testing.T) {
 	}
 	killed := time.Now()
 	// The person's registry contact may have died: ask a live one.
-	p.client.cfg.Members = RemoteMembers(p.call, []cell.Target{live[0].target()})
+	p.client.cfg.Members = RemoteMembers(p.call, targets(live[:3]))
 	lost := 0
 	for _, m := range manifests {
 		for _, s := range m.Shards {
