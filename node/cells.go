@@ -3,7 +3,9 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/borgios/borgios/node/netclock"
 	"github.com/borgios/borgios/node/peertree"
 	"github.com/borgios/borgios/node/registry"
+	"github.com/borgios/borgios/node/shard"
 )
 
 // cellTypes builds the cell types a node can run, by name. Each build
@@ -22,6 +25,7 @@ var cellTypes = map[string]func(n *Node) (cell.Type, error){
 	"crono":    cronoCell,
 	"registry": registryCell,
 	"ledger":   ledgerCell,
+	"shard":    shardCell,
 }
 
 // CellNames lists the cell types this build can run, sorted.
@@ -75,10 +79,18 @@ func (n *Node) startCells() error {
 	}
 	host := n.cellHost()
 	for _, name := range n.cfg.Cells {
+		if _, ok := cellTypes[name]; !ok {
+			return fmt.Errorf("unknown cell %q; this build runs: %s", name, strings.Join(CellNames(), ", "))
+		}
 		dna := cellDNA[name]
 		n.cellRefs = append(n.cellRefs, registry.CellRef{Name: dna.Name, Version: dna.Version})
 	}
-	for _, name := range n.cfg.Cells {
+	// Build in CellNames order (not the order given), which puts the
+	// registry before the cells whose membership comes from it.
+	for _, name := range CellNames() {
+		if !slices.Contains(n.cfg.Cells, name) {
+			continue
+		}
 		build, ok := cellTypes[name]
 		if !ok {
 			return fmt.Errorf("unknown cell %q", name)
@@ -113,6 +125,11 @@ func (n *Node) startCells() error {
 			return fmt.Errorf("start ledger: %w", err)
 		}
 	}
+	if rt := n.Cell(shard.DNA.Name); rt != nil {
+		if err := n.shard.Attach(rt); err != nil {
+			return fmt.Errorf("start shard: %w", err)
+		}
+	}
 	n.mon.Provide("cells", func() any {
 		out := map[string]cell.Status{}
 		for _, rt := range n.cells {
@@ -129,6 +146,7 @@ var cellDNA = map[string]cell.DNA{
 	netclock.DNA.Name:   netclock.DNA,
 	registry.DNA.Name:   registry.DNA,
 	ledgercell.DNA.Name: ledgercell.DNA,
+	shard.DNA.Name:      shard.DNA,
 }
 
 func (n *Node) cellHost() cell.Host {
@@ -222,3 +240,29 @@ func ledgerCell(n *Node) (cell.Type, error) {
 
 // Ledger is the node's ledger cell, or nil if it does not run it.
 func (n *Node) Ledger() *ledgercell.Cell { return n.ledger }
+
+// shardCell is encrypted shard storage; its membership view (who holds
+// what, by rendezvous hashing) is the registry's list of shard nodes.
+func shardCell(n *Node) (cell.Type, error) {
+	if n.registry == nil {
+		return cell.Type{}, errors.New("the shard cell needs the registry cell: run --cells registry,shard")
+	}
+	cfg := shard.Config{
+		Host:       n.cellHost(),
+		Dir:        filepath.Join(n.cfg.DataDir, "shard"),
+		Members:    shard.RegistryMembers(n.registry),
+		Registerer: n.mon.Registry(),
+	}
+	if h := n.cfg.TreeHeartbeat; h > 0 {
+		cfg.ScrubInterval = 20 * h
+	}
+	c, err := shard.New(cfg)
+	if err != nil {
+		return cell.Type{}, err
+	}
+	n.shard = c
+	return c.Type(), nil
+}
+
+// Shard is the node's shard cell, or nil if it does not run it.
+func (n *Node) Shard() *shard.Cell { return n.shard }

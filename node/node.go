@@ -20,6 +20,7 @@ import (
 	"github.com/borgios/borgios/node/monitor"
 	"github.com/borgios/borgios/node/netclock"
 	"github.com/borgios/borgios/node/registry"
+	"github.com/borgios/borgios/node/shard"
 	"github.com/borgios/borgios/node/store"
 	"github.com/borgios/borgios/node/transport"
 	"github.com/borgios/borgios/node/wire"
@@ -89,6 +90,7 @@ type Node struct {
 	cellMetrics *cell.Metrics
 	registry    *registry.Registry
 	ledger      *ledgercell.Cell
+	shard       *shard.Cell
 
 	mu    sync.Mutex
 	peers map[string]*peerState // by hex key
@@ -239,6 +241,9 @@ func (n *Node) Close() error {
 }
 
 func (n *Node) closeCells() {
+	if n.shard != nil {
+		n.shard.Close()
+	}
 	if n.registry != nil {
 		n.registry.Close()
 	}
