@@ -1,0 +1,14 @@
+// Package stream moves stored files fast: a Fetcher pulls a file's shards
+// from all their holders at once (a window per holder adapted AIMD-style to
+// its observed latency, timeouts derived from observed round trips,
+// end-game duplicates with the loser cancelled), verifies and decrypts each
+// piece, writes it at its offset, checks the whole file's SHA-256 and keeps
+// a small fsynced bitmap beside the output so an interrupted transfer
+// resumes with only the missing pieces.
+//
+// A RangeReader serves a stored file as an io.ReadSeeker that fetches just
+// the pieces a reader touches plus read-ahead (an LRU of decrypted chunks),
+// so http.ServeContent can answer Range requests and a video plays and
+// seeks before the file has downloaded. Every size and allocation is
+// bounded by the owner-signed manifest, never by what a holder claims.
+package stream

@@ -1,0 +1,703 @@
+package stream
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/borgios/borgios/node/cell"
+	"github.com/borgios/borgios/node/shard"
+	"github.com/borgios/borgios/node/wire"
+)
+
+// Config configures a Fetcher.
+type Config struct {
+	// Call signs every read with the person's key and verifies answers.
+	Call *cell.Client
+	// FileRoot is the phrase's file-key root (identity.Keys.FileRoot).
+	FileRoot *[32]byte
+	// Members is the shard cell's membership view.
+	Members shard.Membership
+	// K is the number of holders per shard (default shard.DefaultK). A
+	// piece is asked of its first 2K HRW candidates (a handoff may hold
+	// a copy beyond the first K).
+	K int
+	// Limiter is shared with other Fetchers for fair sharing; nil gives
+	// this Fetcher its own (DefaultSlots, no rate cap).
+	Limiter *Limiter
+	// HolderWindow caps one holder's window (default 32 pieces).
+	HolderWindow int
+	// InitialWindow is a new holder's window (default 4).
+	InitialWindow int
+	// MinTimeout and MaxTimeout bound the derived piece timeout (defaults
+	// 2 s and 30 s); UnknownTimeout applies before a holder's first answer
+	// (default 10 s).
+	MinTimeout, MaxTimeout, UnknownTimeout time.Duration
+	// SyncEvery is how often progress is fsynced (default 1 s).
+	SyncEvery time.Duration
+	// Rounds is how many times every candidate of a piece may fail before
+	// the transfer gives up (default 6, with a backoff between rounds
+	// long enough for a holder to restart).
+	Rounds int
+	// ReadAhead is how many chunks a RangeReader fetches past the one
+	// read (default 4).
+	ReadAhead int
+}
+
+// Fetcher pulls stored files from their holders. Safe for concurrent use:
+// its transfers share the Limiter.
+type Fetcher struct {
+	cfg   Config
+	owner ed25519.PublicKey
+	bufs  sync.Pool
+}
+
+// NewFetcher checks cfg and fills defaults.
+func NewFetcher(cfg Config) (*Fetcher, error) {
+	if cfg.Call == nil || cfg.FileRoot == nil || cfg.Members == nil {
+		return nil, errors.New("stream: Call, FileRoot and Members are required")
+	}
+	if cfg.K <= 0 {
+		cfg.K = shard.DefaultK
+	}
+	if cfg.Limiter == nil {
+		cfg.Limiter = NewLimiter(0, 0)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.MinTimeout, 2*time.Second)
+	def(&cfg.MaxTimeout, 30*time.Second)
+	def(&cfg.UnknownTimeout, 10*time.Second)
+	def(&cfg.SyncEvery, time.Second)
+	if cfg.HolderWindow <= 0 {
+		cfg.HolderWindow = 32
+	}
+	if cfg.InitialWindow <= 0 {
+		cfg.InitialWindow = 4
+	}
+	if cfg.Rounds <= 0 {
+		cfg.Rounds = 6
+	}
+	if cfg.ReadAhead <= 0 {
+		cfg.ReadAhead = 4
+	}
+	return &Fetcher{cfg: cfg}, nil
+}
+
+// File is where a transfer writes: pieces land out of order at their
+// offsets and are read back for the whole-file check. *os.File fits; a
+// Sync method, if present, is called before progress is recorded.
+type File interface {
+	io.WriterAt
+	io.ReaderAt
+}
+
+// Progress is a transfer's state for a progress bar or the UI.
+type Progress struct {
+	Bytes, Total int64 // plaintext bytes written (resumed ones included) of the file
+	Resumed      int64 // bytes found already done when the transfer started
+	Rate         float64
+	Sources      int // holders that delivered at least one piece
+	Pieces, Of   int
+}
+
+// Options tune one transfer.
+type Options struct {
+	// ProgressPath is the bitmap file that makes the transfer resumable;
+	// "" keeps progress in memory only. It is removed on success.
+	ProgressPath string
+	// OnProgress is called from the transfer loop at most ten times a
+	// second and once at the end; it must not block.
+	OnProgress func(Progress)
+}
+
+// Report says how a transfer went.
+type Report struct {
+	Pieces, Resumed int
+	Bytes           int64
+	Requests        int
+	Duplicates      int // end-game or timeout re-requests of a piece in flight
+	Timeouts        int
+	BadCopies       int // answers that failed the ID, size or AEAD check
+	Busy            int // redirects from holders at capacity
+	Sources         map[string]int
+	Elapsed         time.Duration
+}
+
+// FetchFile fetches m into the file at path (created or resumed), with
+// its progress beside it at path+".progress".
+func (f *Fetcher) FetchFile(ctx context.Context, m *shard.Manifest, path string, onProgress func(Progress)) (Report, error) {
+	out, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return Report{}, fmt.Errorf("stream: %w", err)
+	}
+	defer out.Close()
+	// The manifest, not a holder, sets the size.
+	if err := out.Truncate(m.Size); err != nil {
+		return Report{}, fmt.Errorf("stream: %w", err)
+	}
+	rep, err := f.Fetch(ctx, m, out, Options{ProgressPath: path + ".progress", OnProgress: onProgress})
+	if err != nil {
+		return rep, err
+	}
+	if err := out.Sync(); err != nil {
+		return rep, fmt.Errorf("stream: %w", err)
+	}
+	return rep, out.Close()
+}
+
+// piece states
+const (
+	fresh = iota
+	queued
+	inflight
+	done
+)
+
+type piece struct {
+	state  int
+	cands  []int  // holder indices in HRW order
+	tried  uint64 // candidates tried this round (bit per position in cands)
+	round  int
+	notBef time.Time
+	reqs   []*request
+}
+
+type request struct {
+	p, h    int
+	start   time.Time
+	dead    time.Time
+	cancel  context.CancelFunc
+	expired bool
+}
+
+type result struct {
+	req *request
+	n   int // plaintext bytes written
+	err error
+}
+
+type transfer struct {
+	f       *Fetcher
+	m       *shard.Manifest
+	out     File
+	key     [32]byte
+	opt     Options
+	share   func() int
+	holders []*holder
+	byKey   map[string]int
+	pieces  []piece
+	claimed []atomic.Bool
+	retry   []int
+	next    int // lowest piece never asked for
+	flying  int // requests in flight
+	left    int // pieces not done
+	bits    *bitmap
+	dirty   bool
+	results chan result
+	rep     Report
+	written int64
+	lastRef time.Time
+	ctx     context.Context
+}
+
+// Fetch pulls every piece of m that opt's progress file does not list as
+// done into out, verifies the whole file and returns a report. out must
+// accept writes up to m.Size.
+func (f *Fetcher) Fetch(ctx context.Context, m *shard.Manifest, out File, opt Options) (Report, error) {
+	start := time.Now()
+	if err := m.Check(); err != nil {
+		return Report{}, fmt.Errorf("stream: %w", err)
+	}
+	t := &transfer{f: f, m: m, out: out, opt: opt, key: shard.FileKey(f.cfg.FileRoot, m.FileID),
+		byKey: map[string]int{}, pieces: make([]piece, len(m.Shards)), claimed: make([]atomic.Bool, len(m.Shards)),
+		left: len(m.Shards), rep: Report{Sources: map[string]int{}}}
+	leave := f.cfg.Limiter.join()
+	defer leave()
+	t.share = f.cfg.Limiter.Share
+	if opt.ProgressPath != "" {
+		t.bits = loadBitmap(opt.ProgressPath, m)
+	} else {
+		t.bits = newBitmap(m)
+	}
+	for i := range t.pieces {
+		if t.bits.has(i) {
+			t.pieces[i].state = done
+			t.claimed[i].Store(true)
+			t.left--
+			t.rep.Resumed++
+			t.written += t.plainSize(i)
+		}
+	}
+	resumed := t.written
+	if err := t.refresh(ctx, true); err != nil && t.left > 0 {
+		return t.rep, err
+	}
+	err := t.run(ctx, resumed)
+	t.rep.Pieces = len(m.Shards)
+	t.rep.Bytes = m.Size
+	t.rep.Elapsed = time.Since(start)
+	if err != nil {
+		return t.rep, err
+	}
+	if err := t.verify(); err != nil {
+		if opt.ProgressPath != "" {
+			os.Remove(opt.ProgressPath)
+		}
+		return t.rep, err
+	}
+	if opt.ProgressPath != "" {
+		os.Remove(opt.ProgressPath)
+	}
+	t.rep.Elapsed = time.Since(start)
+	return t.rep, nil
+}
+
+func (t *transfer) plainSize(i int) int64 {
+	if i == len(t.m.Shards)-1 {
+		return t.m.Size - int64(i)*int64(t.m.ChunkSize)
+	}
+	return int64(t.m.ChunkSize)
+}
+
+// refresh (re)reads the membership view and recomputes every unfinished
+// piece's candidates; new holders join with a fresh window.
+func (t *transfer) refresh(ctx context.Context, first bool) error {
+	if !first && time.Since(t.lastRef) < time.Second {
+		return nil
+	}
+	t.lastRef = time.Now()
+	members, err := t.f.cfg.Members.Members(ctx)
+	if err != nil {
+		if first {
+			return fmt.Errorf("stream: membership: %w", err)
+		}
+		return nil
+	}
+	if len(members) == 0 {
+		if first {
+			return fmt.Errorf("stream: %w", shard.ErrNoMembers)
+		}
+		return nil
+	}
+	n := min(2*t.f.cfg.K, len(members), 64)
+	for i := range t.pieces {
+		p := &t.pieces[i]
+		if p.state == done {
+			continue
+		}
+		rank := shard.Rank(t.m.Shards[i].ID, members)
+		p.cands = p.cands[:0]
+		for _, mb := range rank[:min(n, len(rank))] {
+			h, ok := t.byKey[string(mb.Key)]
+			if !ok {
+				h = len(t.holders)
+				t.byKey[string(mb.Key)] = h
+				t.holders = append(t.holders, newHolder(mb, float64(t.f.cfg.InitialWindow)))
+			} else if t.holders[h].m.Addr != mb.Addr {
+				// A restarted holder on a new address starts afresh.
+				t.holders[h].m = mb
+				t.holders[h].downUntil = time.Time{}
+			}
+			p.cands = append(p.cands, h)
+		}
+		p.tried = 0
+	}
+	return nil
+}
+
+func (t *transfer) run(ctx context.Context, resumed int64) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	t.ctx = ctx
+	t.results = make(chan result, 64)
+	var wg sync.WaitGroup
+	defer func() {
+		// Whatever way the transfer ends, what was recorded stays
+		// recorded for the next attempt.
+		cancel()
+		wg.Wait()
+		t.sync()
+	}()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	lastSync, lastProg := time.Now(), time.Time{}
+	rateAt, rateBytes, rate := time.Now(), t.written, 0.0
+	progress := func(force bool) {
+		now := time.Now()
+		if dt := now.Sub(rateAt); dt >= 500*time.Millisecond {
+			inst := float64(t.written-rateBytes) / dt.Seconds()
+			rate = 0.5*rate + 0.5*inst
+			if rate == 0 || rateBytes == resumed {
+				rate = inst
+			}
+			rateAt, rateBytes = now, t.written
+		}
+		if t.opt.OnProgress == nil || (!force && now.Sub(lastProg) < 100*time.Millisecond) {
+			return
+		}
+		lastProg = now
+		t.opt.OnProgress(Progress{Bytes: t.written, Total: t.m.Size, Resumed: resumed, Rate: rate,
+			Sources: len(t.rep.Sources), Pieces: len(t.pieces) - t.left, Of: len(t.pieces)})
+	}
+	for t.left > 0 {
+		if err := t.fill(&wg); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stream: %w", ctx.Err())
+		case r := <-t.results:
+			if err := t.onResult(r); err != nil {
+				return err
+			}
+		drain:
+			for {
+				select {
+				case r := <-t.results:
+					if err := t.onResult(r); err != nil {
+						return err
+					}
+				default:
+					break drain
+				}
+			}
+		case now := <-tick.C:
+			t.expire(now)
+		}
+		if time.Since(lastSync) >= t.f.cfg.SyncEvery {
+			if err := t.sync(); err != nil {
+				return err
+			}
+			lastSync = time.Now()
+		}
+		progress(false)
+	}
+	progress(true)
+	return nil
+}
+
+// sync makes written pieces durable, then records them.
+func (t *transfer) sync() error {
+	if !t.dirty || t.opt.ProgressPath == "" {
+		return nil
+	}
+	if s, ok := t.out.(interface{ Sync() error }); ok {
+		if err := s.Sync(); err != nil {
+			return fmt.Errorf("stream: sync output: %w", err)
+		}
+	}
+	t.dirty = false
+	return t.bits.save(t.opt.ProgressPath)
+}
+
+// fill starts requests while this transfer's share of slots allows: first
+// pieces to retry, then fresh pieces in file order (a window of them, so
+// a piece whose holders are all busy does not block the rest), then, once
+// every piece has been asked for, duplicates of the ones still in flight
+// (end game).
+func (t *transfer) fill(wg *sync.WaitGroup) error {
+	now := time.Now()
+	share := t.share()
+	keep := t.retry[:0]
+	for _, i := range t.retry {
+		p := &t.pieces[i]
+		if p.state != queued {
+			continue
+		}
+		if t.flying >= share || now.Before(p.notBef) {
+			keep = append(keep, i)
+			continue
+		}
+		h, err := t.pick(i, now)
+		if err != nil {
+			return err
+		}
+		if h < 0 {
+			keep = append(keep, i)
+			continue
+		}
+		t.launch(wg, i, h, now)
+	}
+	t.retry = keep
+	for t.next < len(t.pieces) && t.pieces[t.next].state != fresh {
+		t.next++
+	}
+	for i, scanned := t.next, 0; i < len(t.pieces) && scanned < 256 && t.flying < share; i++ {
+		if t.pieces[i].state != fresh {
+			continue
+		}
+		scanned++
+		h, err := t.pick(i, now)
+		if err != nil {
+			return err
+		}
+		if h >= 0 {
+			t.launch(wg, i, h, now)
+		}
+	}
+	if t.next < len(t.pieces) || len(t.retry) > 0 {
+		return nil
+	}
+	// End game: every piece asked for; spare capacity re-asks the pieces
+	// still in flight of another holder. The first answer wins and the
+	// other request is cancelled.
+	for i := range t.pieces {
+		if t.flying >= share {
+			break
+		}
+		p := &t.pieces[i]
+		if p.state != inflight || len(p.reqs) != 1 {
+			continue
+		}
+		if h, _ := t.pick(i, now); h >= 0 {
+			t.rep.Duplicates++
+			t.launch(wg, i, h, now)
+		}
+	}
+	return nil
+}
+
+// pick chooses the usable candidate of piece i with the shortest
+// expected wait, skipping holders tried this round and those already
+// serving it. It returns -1 if none is usable now, and an error once the
+// piece has failed Rounds rounds.
+func (t *transfer) pick(i int, now time.Time) (int, error) {
+	p := &t.pieces[i]
+	best, bestCost := -1, 0.0
+	open := 0
+	for pos, h := range p.cands {
+		hd := t.holders[h]
+		if hd.banned || p.tried&(1<<pos) != 0 {
+			continue
+		}
+		open++
+		serving := false
+		for _, r := range p.reqs {
+			serving = serving || r.h == h
+		}
+		if serving || !hd.usable(now, t.f.cfg.HolderWindow) {
+			continue
+		}
+		if c := hd.cost(); best < 0 || c < bestCost {
+			best, bestCost = h, c
+		}
+	}
+	if open == 0 && len(p.reqs) == 0 {
+		// Every candidate failed this piece: next round after a backoff,
+		// with a fresh view (a holder may have moved or restarted).
+		p.round++
+		if p.round >= t.f.cfg.Rounds {
+			return -1, fmt.Errorf("stream: piece %d (%s): %w after %d rounds over %d holders",
+				i, t.m.Shards[i].ID.Short(), ErrUnavailable, p.round, len(p.cands))
+		}
+		p.tried = 0
+		p.notBef = now.Add(min(250*time.Millisecond<<p.round, 5*time.Second))
+		t.refresh(t.ctx, false)
+		if p.state == fresh {
+			p.state = queued
+			t.retry = append(t.retry, i)
+		}
+		return -1, nil
+	}
+	return best, nil
+}
+
+func (t *transfer) launch(wg *sync.WaitGroup, i, h int, now time.Time) {
+	p := &t.pieces[i]
+	hd := t.holders[h]
+	ctx, cancel := context.WithCancel(t.ctx)
+	r := &request{p: i, h: h, start: now, cancel: cancel,
+		dead: now.Add(hd.timeout(t.f.cfg.MinTimeout, t.f.cfg.MaxTimeout, t.f.cfg.UnknownTimeout))}
+	p.reqs = append(p.reqs, r)
+	p.state = inflight
+	hd.inflight++
+	t.flying++
+	t.rep.Requests++
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n, err := t.f.readPiece(ctx, t, i, hd.m)
+		select {
+		case t.results <- result{req: r, n: n, err: err}:
+		case <-t.ctx.Done():
+		}
+	}()
+}
+
+// readPiece reads, checks, decrypts and writes piece i; only the first
+// good copy of a piece is written.
+func (f *Fetcher) readPiece(ctx context.Context, t *transfer, i int, m shard.Member) (int, error) {
+	ref := t.m.Shards[i]
+	if err := f.cfg.Limiter.wait(ctx, int(ref.Size)); err != nil {
+		return 0, err
+	}
+	plain, err := f.fetchChunk(ctx, t.m, &t.key, i, m)
+	if err != nil {
+		return 0, err
+	}
+	defer f.putBuf(plain)
+	if !t.claimed[i].CompareAndSwap(false, true) {
+		return 0, errLost
+	}
+	if _, err := t.out.WriteAt(plain, int64(i)*int64(t.m.ChunkSize)); err != nil {
+		return 0, fmt.Errorf("%w: %w", errWrite, err)
+	}
+	return len(plain), nil
+}
+
+var (
+	errLost  = errors.New("stream: another copy won")
+	errWrite = errors.New("stream: write output")
+)
+
+// fetchChunk asks one holder for piece i and returns its plaintext in a
+// pooled buffer.
+func (f *Fetcher) fetchChunk(ctx context.Context, m *shard.Manifest, key *[32]byte, i int, h shard.Member) ([]byte, error) {
+	ref := m.Shards[i]
+	payload, err := wire.Marshal(readRequest{ID: ref.ID[:]})
+	if err != nil {
+		return nil, err
+	}
+	ans, err := f.cfg.Call.Call(ctx, cell.Target{Key: h.Key, Addr: h.Addr}, shard.DNA, shard.KindRead, payload)
+	if err != nil {
+		return nil, err
+	}
+	data, err := decodeRead(ans, ref)
+	if err != nil {
+		return nil, fmt.Errorf("holder %s: %w", h.Addr, err)
+	}
+	plain, err := shard.OpenChunk(f.getBuf(m.ChunkSize), key, m.FileID, uint64(i), data)
+	if err != nil {
+		return nil, fmt.Errorf("holder %s: %w: %w", h.Addr, ErrBadPiece, err)
+	}
+	return plain, nil
+}
+
+func (f *Fetcher) getBuf(n int) []byte {
+	if b, ok := f.bufs.Get().(*[]byte); ok && cap(*b) >= n {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+func (f *Fetcher) putBuf(b []byte) {
+	b = b[:0]
+	f.bufs.Put(&b)
+}
+
+func (t *transfer) onResult(r result) error {
+	req := r.req
+	p := &t.pieces[req.p]
+	hd := t.holders[req.h]
+	hd.inflight--
+	t.flying--
+	for k, x := range p.reqs {
+		if x == req {
+			p.reqs = append(p.reqs[:k], p.reqs[k+1:]...)
+			break
+		}
+	}
+	req.cancel()
+	now := time.Now()
+	pos := -1
+	for k, h := range p.cands {
+		if h == req.h {
+			pos = k
+		}
+	}
+	switch {
+	case r.err == nil:
+		hd.onAnswer(now.Sub(req.start), now, t.f.cfg.HolderWindow)
+		p.state = done
+		t.left--
+		t.written += int64(r.n)
+		t.bits.set(req.p)
+		t.dirty = true
+		t.rep.Sources[hd.m.Addr]++
+		for _, x := range p.reqs {
+			x.cancel() // the losers of an end-game race
+		}
+		return nil
+	case errors.Is(r.err, errWrite):
+		return r.err
+	case errors.Is(r.err, errLost) || p.state == done:
+		// A duplicate that lost the race or was cancelled: the holder
+		// answered, so this is no mark against it.
+		if r.err != nil && errors.Is(r.err, errLost) {
+			hd.onAnswer(now.Sub(req.start), now, t.f.cfg.HolderWindow)
+		}
+		return nil
+	case t.ctx.Err() != nil:
+		return nil
+	case errors.Is(r.err, ErrBadPiece) || errors.Is(r.err, ErrMalformed) || cell.HasCode(r.err, cell.CodeBadAnswer):
+		// Signed bytes that fail the manifest's check: this holder is not
+		// asked again in this transfer.
+		t.rep.BadCopies++
+		hd.banned = true
+	case cell.HasCode(r.err, shard.CodeCorrupt) || cell.HasCode(r.err, cell.CodeNotFound):
+		// An honest holder without a good copy: skip it for this piece.
+		if cell.HasCode(r.err, shard.CodeCorrupt) {
+			t.rep.BadCopies++
+		}
+	case busy(r.err):
+		t.rep.Busy++
+		hd.downUntil = now.Add(500 * time.Millisecond)
+	case req.expired:
+		// Cancelled by expire; already counted.
+	default:
+		hd.onLoss(now)
+		hd.onDown(now)
+	}
+	if pos >= 0 {
+		p.tried |= 1 << pos
+	}
+	if len(p.reqs) == 0 && p.state != done {
+		p.state = queued
+		t.retry = append(t.retry, req.p)
+	}
+	return nil
+}
+
+// expire cancels requests past their deadline and puts their pieces back
+// for another holder; the slow holder's window is halved.
+func (t *transfer) expire(now time.Time) {
+	for i := range t.pieces {
+		p := &t.pieces[i]
+		if p.state != inflight {
+			continue
+		}
+		for _, r := range p.reqs {
+			if r.expired || now.Before(r.dead) {
+				continue
+			}
+			r.expired = true
+			t.rep.Timeouts++
+			t.holders[r.h].onLoss(now)
+			r.cancel()
+		}
+	}
+}
+
+// verify reads the output back in order and checks the manifest's hash.
+func (t *transfer) verify() error {
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(t.out, 0, t.m.Size)); err != nil {
+		return fmt.Errorf("stream: read back: %w", err)
+	}
+	if !bytes.Equal(h.Sum(nil), t.m.SHA256[:]) {
+		return ErrFileHash
+	}
+	return nil
+}
