@@ -1,0 +1,5 @@
+//go:build !race
+
+package usb
+
+const kill9Rounds = 6
