@@ -1,0 +1,14 @@
+//go:build !race
+
+package files
+
+import "time"
+
+const (
+	testFileBytes = 4 << 20
+	testHeartbeat = 100 * time.Millisecond
+	testInterval  = 500 * time.Millisecond
+	testTTL       = 4 * time.Second
+	testScrub     = time.Second
+	testSync      = 500 * time.Millisecond
+)
