@@ -458,7 +458,7 @@ func (t *transfer) fill(wg *sync.WaitGroup) error {
 			break
 		}
 		p := &t.pieces[i]
-		if p.state != inflight || len(p.reqs) != 1 {
+		if p.state != inflight || len(p.reqs) != 1 || now.Sub(p.reqs[0].start) < t.overdue(p.reqs[0].h) {
 			continue
 		}
 		if h, _ := t.pick(i, now); h >= 0 {
@@ -467,6 +467,24 @@ func (t *transfer) fill(wg *sync.WaitGroup) error {
 		}
 	}
 	return nil
+}
+
+// overdue is how long a request to holder h may run before the end game
+// duplicates it: half again its usual round trip (which includes its
+// queue), or the best holder's if h has answered nothing yet.
+func (t *transfer) overdue(h int) time.Duration {
+	rtt := t.holders[h].srtt
+	if rtt == 0 {
+		for _, o := range t.holders {
+			if o.srtt > 0 && (rtt == 0 || o.srtt < rtt) {
+				rtt = o.srtt
+			}
+		}
+	}
+	if rtt == 0 {
+		return 500 * time.Millisecond
+	}
+	return rtt * 3 / 2
 }
 
 // pick chooses the usable candidate of piece i with the shortest

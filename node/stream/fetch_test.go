@@ -1,0 +1,357 @@
+package stream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/borgios/borgios/node/cell"
+	"github.com/borgios/borgios/node/shard"
+	"github.com/borgios/borgios/node/wire"
+)
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+func checkFile(t *testing.T, path string, want []byte) {
+	t.Helper()
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("output differs from the stored file (%d vs %d bytes)", len(got), len(want))
+	}
+	if _, err := os.Stat(path + ".progress"); !os.IsNotExist(err) {
+		t.Fatalf("progress file left behind: %v", err)
+	}
+}
+
+// corruptReads flips a byte of every shard a holder serves (after its own
+// hash check): a malicious or broken holder with a valid signature.
+func corruptReads(next cell.ReceptorFunc) cell.ReceptorFunc {
+	return func(ctx context.Context, req *cell.Request) ([]byte, error) {
+		ans, err := next(ctx, req)
+		if err != nil {
+			return ans, err
+		}
+		var a readAnswer
+		if err := wire.Unmarshal(ans, &a); err != nil {
+			return nil, err
+		}
+		a.Data[len(a.Data)/2] ^= 0x55
+		return wire.Marshal(a)
+	}
+}
+
+// countReads counts the read requests a holder answers.
+func countReads(n *atomic.Int64) wrapRead {
+	return func(next cell.ReceptorFunc) cell.ReceptorFunc {
+		return func(ctx context.Context, req *cell.Request) ([]byte, error) {
+			n.Add(1)
+			return next(ctx, req)
+		}
+	}
+}
+
+func TestMultiSourceFetch(t *testing.T) {
+	nodes, v := startNetwork(t, 3, nil)
+	p := newPerson(t, v, 3)
+	data, m := p.put(t, testFileBytes)
+	f := p.fetcher(t, v, nil)
+	var calls atomic.Int64
+	var last Progress
+	var mu sync.Mutex
+	out := filepath.Join(t.TempDir(), "file")
+	rep, err := f.FetchFile(context.Background(), m, out, func(pr Progress) {
+		calls.Add(1)
+		mu.Lock()
+		last = pr
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, out, data)
+	if len(rep.Sources) < 2 {
+		t.Fatalf("pieces came from %d holders (%v), want several of %d", len(rep.Sources), rep.Sources, len(nodes))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls.Load() == 0 || last.Bytes != m.Size || last.Total != m.Size || last.Pieces != len(m.Shards) || last.Sources != len(rep.Sources) {
+		t.Fatalf("final progress %+v after %d calls, report %+v", last, calls.Load(), rep)
+	}
+	t.Logf("report: %+v", rep)
+}
+
+func TestCorruptHolderAvoided(t *testing.T) {
+	nodes, v := startNetwork(t, 3, map[int]wrapRead{0: corruptReads})
+	p := newPerson(t, v, 3)
+	data, m := p.put(t, testFileBytes)
+	out := filepath.Join(t.TempDir(), "file")
+	rep, err := p.fetcher(t, v, nil).FetchFile(context.Background(), m, out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, out, data)
+	if rep.BadCopies == 0 {
+		t.Fatalf("no bad copy detected: %+v", rep)
+	}
+	if n := rep.Sources[nodes[0].member().Addr]; n != 0 {
+		t.Fatalf("%d pieces taken from the corrupting holder", n)
+	}
+	// Banned after its first bad copy: at most its initial window of
+	// requests was ever answered by it.
+	if rep.BadCopies > 8 {
+		t.Fatalf("%d bad copies: the corrupt holder kept being asked", rep.BadCopies)
+	}
+}
+
+func TestStallingHolderDoesNotStall(t *testing.T) {
+	release := make(chan struct{})
+	stall := func(next cell.ReceptorFunc) cell.ReceptorFunc {
+		return func(ctx context.Context, req *cell.Request) ([]byte, error) {
+			select {
+			case <-ctx.Done():
+			case <-release:
+			}
+			return nil, cell.Errorf(cell.CodeInternal, "stalled")
+		}
+	}
+	nodes, v := startNetwork(t, 3, map[int]wrapRead{1: stall})
+	t.Cleanup(func() { close(release) })
+	p := newPerson(t, v, 3)
+	data, m := p.put(t, testFileBytes)
+	out := filepath.Join(t.TempDir(), "file")
+	f := p.fetcher(t, v, func(c *Config) { c.UnknownTimeout = 2 * time.Second })
+	rep, err := f.FetchFile(context.Background(), m, out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, out, data)
+	if n := rep.Sources[nodes[1].member().Addr]; n != 0 {
+		t.Fatalf("%d pieces from the stalling holder", n)
+	}
+	// End-game duplicates or timeouts took its pieces elsewhere.
+	if rep.Timeouts+rep.Duplicates == 0 {
+		t.Fatalf("no timeout or duplicate recorded: %+v", rep)
+	}
+}
+
+func TestBusyHolderRedirects(t *testing.T) {
+	var refused atomic.Int64
+	busyNode := func(next cell.ReceptorFunc) cell.ReceptorFunc {
+		return func(ctx context.Context, req *cell.Request) ([]byte, error) {
+			refused.Add(1)
+			return nil, cell.Errorf(CodeBusy, "at capacity")
+		}
+	}
+	_, v := startNetwork(t, 3, map[int]wrapRead{2: busyNode})
+	p := newPerson(t, v, 3)
+	data, m := p.put(t, testFileBytes)
+	out := filepath.Join(t.TempDir(), "file")
+	rep, err := p.fetcher(t, v, nil).FetchFile(context.Background(), m, out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, out, data)
+	if rep.Busy == 0 || refused.Load() == 0 {
+		t.Fatalf("busy holder never asked: %+v", rep)
+	}
+}
+
+// A holder that dies mid-transfer: the rest comes from the others.
+func TestHolderKilledMidTransfer(t *testing.T) {
+	nodes, v := startNetwork(t, 3, nil)
+	p := newPerson(t, v, 3)
+	data, m := p.put(t, testFileBytes)
+	out := filepath.Join(t.TempDir(), "file")
+	var once sync.Once
+	rep, err := p.fetcher(t, v, nil).FetchFile(context.Background(), m, out, func(pr Progress) {
+		if pr.Pieces > 0 {
+			once.Do(func() { go nodes[0].kill() })
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, out, data)
+	t.Logf("report: %+v", rep)
+}
+
+// Interrupt a transfer mid-way, start a new Fetcher (a restarted reader)
+// and check that only the missing pieces are read.
+func TestResumeFetchesOnlyMissing(t *testing.T) {
+	var reads atomic.Int64
+	var gate atomic.Int64 // reads served before the holder stalls; <0: no limit
+	gated := func(next cell.ReceptorFunc) cell.ReceptorFunc {
+		return func(ctx context.Context, req *cell.Request) ([]byte, error) {
+			if n := reads.Add(1); gate.Load() >= 0 && n > gate.Load() {
+				<-ctx.Done()
+				return nil, cell.Errorf(cell.CodeInternal, "stalled")
+			}
+			return next(ctx, req)
+		}
+	}
+	gate.Store(-1)
+	_, v := startNetwork(t, 1, map[int]wrapRead{0: gated})
+	p := newPerson(t, v, 1)
+	data, m := p.put(t, testFileBytes)
+	out := filepath.Join(t.TempDir(), "file")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	half := len(m.Shards) / 2
+	gate.Store(int64(half))
+	_, err := p.fetcher(t, v, func(c *Config) { c.SyncEvery = time.Millisecond }).FetchFile(ctx, m, out, func(pr Progress) {
+		if pr.Pieces >= half {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted fetch: %v", err)
+	}
+	gate.Store(-1)
+	raw, err := os.ReadFile(out + ".progress")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := decodeBitmap(raw, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := b.count()
+	if have == 0 || have == len(m.Shards) {
+		t.Fatalf("progress file lists %d of %d pieces", have, len(m.Shards))
+	}
+	reads.Store(0)
+	var first Progress
+	var once sync.Once
+	rep, err := p.fetcher(t, v, nil).FetchFile(context.Background(), m, out, func(pr Progress) { once.Do(func() { first = pr }) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, out, data)
+	missing := len(m.Shards) - have
+	if rep.Resumed != have || reads.Load() > int64(missing+rep.Duplicates) || first.Resumed == 0 {
+		t.Fatalf("resumed %d (progress %d), %d reads for %d missing pieces (%d duplicates)", rep.Resumed, first.Resumed, reads.Load(), missing, rep.Duplicates)
+	}
+	t.Logf("first run left %d/%d pieces; resume read %d", have, len(m.Shards), reads.Load())
+}
+
+// Two transfers at once through one Limiter each get half the slots.
+func TestConcurrentTransfersShare(t *testing.T) {
+	_, v := startNetwork(t, 2, nil)
+	p := newPerson(t, v, 2)
+	lim := NewLimiter(8, 0)
+	f := p.fetcher(t, v, func(c *Config) { c.Limiter = lim })
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	datas := make([][]byte, 2)
+	outs := make([]string, 2)
+	var shares sync.Map
+	for i := range 2 {
+		d, m := p.put(t, testFileBytes/2)
+		datas[i], outs[i] = d, filepath.Join(t.TempDir(), "file")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = f.FetchFile(context.Background(), m, outs[i], func(Progress) { shares.Store(lim.Share(), true) })
+		}()
+	}
+	wg.Wait()
+	for i := range 2 {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		checkFile(t, outs[i], datas[i])
+	}
+	if lim.Share() != 8 {
+		t.Fatalf("share %d after both ended", lim.Share())
+	}
+}
+
+func TestLimiterShares(t *testing.T) {
+	l := NewLimiter(12, 0)
+	a, b, c := l.join(), l.join(), l.join()
+	if l.Share() != 4 {
+		t.Fatalf("share of three: %d", l.Share())
+	}
+	a()
+	a()
+	b()
+	if l.Share() != 12 {
+		t.Fatalf("share of one: %d", l.Share())
+	}
+	c()
+	r := NewLimiter(1, 1<<30)
+	if err := r.wait(context.Background(), 4<<20); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A holder that declares a shard far larger than the manifest's is
+// refused before its bytes are kept or decrypted.
+func TestOversizeAnswerRefused(t *testing.T) {
+	ref := shard.ShardRef{Size: 100}
+	big, _ := wire.Marshal(readAnswer{Data: make([]byte, 1<<20)})
+	if _, err := decodeRead(big, ref); !errors.Is(err, ErrBadPiece) {
+		t.Fatalf("oversize answer: %v", err)
+	}
+	huge := make([]byte, shard.MaxShardSize+4096)
+	if _, err := decodeRead(huge, ref); !errors.Is(err, ErrBadPiece) {
+		t.Fatalf("huge answer: %v", err)
+	}
+	liar := func(next cell.ReceptorFunc) cell.ReceptorFunc {
+		return func(ctx context.Context, req *cell.Request) ([]byte, error) {
+			return wire.Marshal(readAnswer{Data: make([]byte, shard.MaxShardSize)})
+		}
+	}
+	_, v := startNetwork(t, 2, map[int]wrapRead{0: liar})
+	p := newPerson(t, v, 2)
+	data, m := p.put(t, 4<<20)
+	out := filepath.Join(t.TempDir(), "file")
+	rep, err := p.fetcher(t, v, nil).FetchFile(context.Background(), m, out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, out, data)
+	// The liar ranks first for about half the pieces, so it is asked.
+	if rep.BadCopies == 0 {
+		t.Fatalf("liar not detected: %+v", rep)
+	}
+	if st, _ := os.Stat(out); st.Size() != m.Size {
+		t.Fatalf("output of %d bytes for a %d-byte file", st.Size(), m.Size)
+	}
+}
+
+func TestWholeFileHashChecked(t *testing.T) {
+	_, v := startNetwork(t, 1, nil)
+	p := newPerson(t, v, 1)
+	_, m := p.put(t, 1<<20)
+	bad := *m
+	bad.SHA256[0] ^= 1
+	out := filepath.Join(t.TempDir(), "file")
+	if _, err := p.fetcher(t, v, nil).FetchFile(context.Background(), &bad, out, nil); !errors.Is(err, ErrFileHash) {
+		t.Fatalf("want ErrFileHash, got %v", err)
+	}
+	if _, err := os.Stat(out + ".progress"); !os.IsNotExist(err) {
+		t.Fatal("progress kept after a whole-file mismatch")
+	}
+}
+
+func TestUnavailableGivesUp(t *testing.T) {
+	nodes, v := startNetwork(t, 1, nil)
+	p := newPerson(t, v, 1)
+	_, m := p.put(t, 1<<20)
+	nodes[0].kill()
+	f := p.fetcher(t, v, func(c *Config) { c.Rounds = 2; c.UnknownTimeout = time.Second })
+	_, err := f.Fetch(context.Background(), m, &memFile{b: make([]byte, m.Size)}, Options{})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("want ErrUnavailable, got %v", err)
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package stream
+
+const testFileBytes = 12 << 20
