@@ -2,17 +2,21 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/borgios/borgios/conduit"
+	"github.com/borgios/borgios/conduit/netclient"
+	"github.com/borgios/borgios/node"
 )
 
 func init() { subcommands = append(subcommands, newConduitCmd) }
@@ -24,6 +28,12 @@ type conduitOptions struct {
 	noBrowser bool
 	idleLock  time.Duration
 	keyFile   string
+	// peers are the bootstrap contacts of the network client; dataDir is
+	// where its embedded node lives when none of them answers. Neither set
+	// (tests): no network client, the pages say "not connected".
+	peers   []string
+	dataDir string
+	network string
 }
 
 func newConduitCmd() *cobra.Command {
@@ -50,6 +60,9 @@ func attachConduit(cmd *cobra.Command) {
 	f.BoolVar(&o.noBrowser, "no-browser", false, "print the address but do not open a browser")
 	f.DurationVar(&o.idleLock, "idle-lock", conduit.DefaultIdleLock, "wipe the keys after this long without use")
 	f.StringVar(&o.keyFile, "keyfile", "", "encrypted key file (from borgios seed keyfile) to offer unlocking with its passphrase")
+	f.StringSliceVar(&o.peers, "peers", nil, "nodes to reach the network through, NODEKEY@HOST:PORT (repeatable or comma-separated)")
+	f.StringVar(&o.dataDir, "data-dir", defaultConduitDataDir(), "directory for the embedded node, run when no node in --peers answers")
+	f.StringVar(&o.network, "network", node.DefaultNetwork, "network ID")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		return runConduit(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), *o, openBrowser)
 	}
@@ -64,6 +77,21 @@ func runConduit(ctx context.Context, stdout, stderr io.Writer, o conduitOptions,
 // (nil: not connected); `borgios demo` passes its local nodes.
 func runConduitWith(ctx context.Context, stdout, stderr io.Writer, o conduitOptions, open func(string) error, network conduit.NetworkStatus) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if network == nil && (len(o.peers) > 0 || o.dataDir != "") {
+		peers, err := parseContacts(o.peers)
+		if err != nil {
+			return err
+		}
+		nc := &conduit.NetworkClient{}
+		defer nc.Close()
+		go func() {
+			err := nc.Connect(ctx, netclient.Config{Network: o.network, Bootstrap: peers, DataDir: o.dataDir, Logger: logger})
+			if err != nil && !errors.Is(err, netclient.ErrClosed) {
+				logger.Error("network client", "err", err)
+			}
+		}()
+		network = nc
+	}
 	cfg := conduit.Config{
 		Listen:       o.listen,
 		Network:      network,
@@ -101,6 +129,13 @@ Press Ctrl+C to stop (your keys are wiped when the conduit stops).
 		fmt.Fprintln(stdout, "Stopped. Keys wiped.")
 	}
 	return nil
+}
+
+// defaultConduitDataDir is where the conduit's embedded node lives on a
+// computer (in portable mode the usb layer supplies a directory on the
+// stick instead).
+func defaultConduitDataDir() string {
+	return filepath.Join(filepath.Dir(defaultNodeDataDir()), "conduit-node")
 }
 
 // desktopPresent guesses whether a browser can be shown: always on macOS
