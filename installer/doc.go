@@ -1,4 +1,6 @@
-// Package installer holds what puts BorgIOS onto machines: the Raspberry Pi
-// and systemd install, the assets copied onto a prepared stick, and release
-// signing.
+// Package installer holds what puts BorgIOS onto machines: the hardened
+// systemd unit for a headless node (Unit renders it; borgios-node.service
+// is the default rendering that scripts/install-pi.sh installs), and the
+// account and sysctl snippets that go with it. The stick's own assets live
+// in package usb.
 package installer
