@@ -121,22 +121,26 @@ type Status struct {
 	TreeMessagesOut int64 `json:"tree_messages_out"`
 	SendsDropped    int64 `json:"sends_dropped"`
 	SendsFailed     int64 `json:"sends_failed"`
-	Extra           any   `json:"extra,omitempty"`
+	// RecentBroadcasts counts copies received and deliveries of the last
+	// broadcasts, newest first.
+	RecentBroadcasts []BroadcastStat `json:"recent_broadcasts"`
+	Extra            any             `json:"extra,omitempty"`
 }
 
 // Status returns the cell's monitor section.
 func (r *Runtime) Status() Status {
 	st := Status{
-		View:            r.View(),
-		Requests:        r.stats.requests.Load(),
-		RequestErrors:   r.stats.requestErrors.Load(),
-		BroadcastsIn:    r.stats.broadcastsIn.Load(),
-		Delivered:       r.stats.delivered.Load(),
-		Rejected:        r.stats.rejected.Load(),
-		TreeMessagesIn:  r.stats.treeMsgsIn.Load(),
-		TreeMessagesOut: r.stats.treeMsgsOut.Load(),
-		SendsDropped:    r.stats.sendDropped.Load(),
-		SendsFailed:     r.stats.sendFailed.Load(),
+		View:             r.View(),
+		Requests:         r.stats.requests.Load(),
+		RequestErrors:    r.stats.requestErrors.Load(),
+		BroadcastsIn:     r.stats.broadcastsIn.Load(),
+		Delivered:        r.stats.delivered.Load(),
+		Rejected:         r.stats.rejected.Load(),
+		TreeMessagesIn:   r.stats.treeMsgsIn.Load(),
+		TreeMessagesOut:  r.stats.treeMsgsOut.Load(),
+		SendsDropped:     r.stats.sendDropped.Load(),
+		SendsFailed:      r.stats.sendFailed.Load(),
+		RecentBroadcasts: r.recent.list(),
 	}
 	if r.typ.Status != nil {
 		st.Extra = r.typ.Status()

@@ -76,7 +76,8 @@ type Runtime struct {
 
 	out *outbox
 
-	stats stats
+	stats  stats
+	recent recentBroadcasts
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -282,9 +283,6 @@ func (r *Runtime) deliver(d peertree.Delivery) {
 	if r.stats.m != nil {
 		r.stats.m.delivered.WithLabelValues(r.typ.DNA.Name).Inc()
 	}
-	if r.typ.OnBroadcast == nil {
-		return
-	}
 	// The origin's envelope was verified when it entered this node (or was
 	// made here), so decoding its exact bytes again is enough.
 	env, err := wire.Decode(d.Payload, wire.DefaultMaxSize)
@@ -292,7 +290,10 @@ func (r *Runtime) deliver(d peertree.Delivery) {
 		r.log.Warn("undecodable broadcast delivered", "err", err)
 		return
 	}
-	r.typ.OnBroadcast(env)
+	r.recent.delivered(d.ID, env.Kind)
+	if r.typ.OnBroadcast != nil {
+		r.typ.OnBroadcast(env)
+	}
 }
 
 func (r *Runtime) logEvent(e peertree.Event) {
@@ -359,6 +360,9 @@ func (r *Runtime) handleTree(ctx context.Context, peer transport.Peer, raw []byt
 		return nil, err
 	}
 	if b, ok := msg.(*peertree.Broadcast); ok {
+		// Count every copy that arrives, before verification drops
+		// duplicates, so /status shows whether the tree sent any.
+		r.recent.received(b.ID)
 		if err := r.checkBroadcast(b); err != nil {
 			r.stats.treeDropped("broadcast")
 			r.log.Warn("forged or broken broadcast dropped", "from", peer.Addr, "err", err)

@@ -32,13 +32,26 @@ type treeNode struct {
 }
 
 type cellStatus struct {
-	Status       string               `json:"status"`
-	Position     int                  `json:"position"`
-	Size         int                  `json:"size"`
-	Epoch        string               `json:"epoch"`
-	Root         struct{ Key string } `json:"root"`
-	Delivered    int64                `json:"broadcasts_delivered"`
-	BroadcastsIn int64                `json:"broadcast_messages_received"`
+	Status   string               `json:"status"`
+	Position int                  `json:"position"`
+	Size     int                  `json:"size"`
+	Epoch    string               `json:"epoch"`
+	Root     struct{ Key string } `json:"root"`
+	Recent   []struct {
+		ID        string `json:"id"`
+		Received  int    `json:"received"`
+		Delivered int    `json:"delivered"`
+	} `json:"recent_broadcasts"`
+}
+
+// broadcast returns what the node saw of the broadcast id.
+func (st cellStatus) broadcast(id string) (received, delivered int) {
+	for _, b := range st.Recent {
+		if b.ID == id {
+			return b.Received, b.Delivered
+		}
+	}
+	return 0, 0
 }
 
 func (n *treeNode) cell(name string) (cellStatus, error) {
@@ -120,7 +133,7 @@ func rootOf(t testing.TB, live []*treeNode, name string) *treeNode {
 
 // announce asks node n to broadcast a fresh envelope signed by a client key
 // through the cell's tree.
-func announce(t testing.TB, n *treeNode, name string) {
+func announce(t testing.TB, n *treeNode, name string) string {
 	t.Helper()
 	_, trKey, _ := ed25519.GenerateKey(nil)
 	tr, err := transport.Listen(transport.Config{Key: trKey, ListenAddr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -140,66 +153,59 @@ func announce(t testing.TB, n *treeNode, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	dna := cell.DNA{Name: name, Protocol: name + "/1"}
-	if _, err := cl.Call(ctx, cell.Target{Key: key, Addr: n.addr}, dna, cell.KindAnnounce, inner); err != nil {
+	id, err := cl.Call(ctx, cell.Target{Key: key, Addr: n.addr}, dna, cell.KindAnnounce, inner)
+	if err != nil {
 		t.Fatalf("announce via %s: %v", n.key[:8], err)
 	}
+	return hex.EncodeToString(id)
 }
 
-// waitBroadcastOnce waits until every live node delivered exactly one more
-// broadcast than before, then checks that no node received a duplicate:
-// the transport messages carrying it sum to one per node but the origin.
-func waitBroadcastOnce(t testing.TB, live []*treeNode, name string, before map[string]cellStatus) {
+// waitBroadcastOnce waits until every live node delivered the broadcast
+// id, then checks it was delivered exactly once everywhere and that no node
+// received a duplicate copy: the copies sent sum to one per node but the
+// origin.
+func waitBroadcastOnce(t testing.TB, live []*treeNode, name, id string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		done := true
-		var msgs int64
+		all := true
 		for _, n := range live {
 			st, err := n.cell(name)
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := st.Delivered - before[n.key].Delivered
-			if d > 1 {
-				t.Fatalf("node %s delivered the broadcast %d times", n.key[:8], d)
+			if _, d := st.broadcast(id); d == 0 {
+				all = false
+				break
 			}
-			if d != 1 {
-				done = false
-			}
-			msgs += st.BroadcastsIn - before[n.key].BroadcastsIn
 		}
-		if done {
-			time.Sleep(500 * time.Millisecond) // let any duplicate arrive
-			msgs = 0
-			for _, n := range live {
-				st, _ := n.cell(name)
-				if st.Delivered-before[n.key].Delivered != 1 {
-					t.Fatalf("node %s delivered the broadcast %d times", n.key[:8], st.Delivered-before[n.key].Delivered)
-				}
-				msgs += st.BroadcastsIn - before[n.key].BroadcastsIn
-			}
-			if msgs != int64(len(live)-1) {
-				t.Fatalf("broadcast took %d messages for %d nodes, want %d (no duplicates)", msgs, len(live), len(live)-1)
-			}
-			return
+		if all {
+			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("broadcast did not reach every node within 20s")
+			t.Fatalf("broadcast %.8s did not reach every node within 30s", id)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func snapshot(t testing.TB, live []*treeNode, name string) map[string]cellStatus {
-	out := map[string]cellStatus{}
+	time.Sleep(500 * time.Millisecond) // let any duplicate arrive
+	copies := 0
 	for _, n := range live {
 		st, err := n.cell(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[n.key] = st
+		r, d := st.broadcast(id)
+		if d != 1 {
+			t.Fatalf("node %s delivered broadcast %.8s %d times", n.key[:8], id, d)
+		}
+		if r > 1 {
+			t.Fatalf("node %s received %d copies of broadcast %.8s", n.key[:8], r, id)
+		}
+		copies += r
 	}
-	return out
+	if copies != len(live)-1 {
+		t.Fatalf("broadcast took %d messages for %d nodes, want %d (no duplicates)", copies, len(live), len(live)-1)
+	}
 }
 
 // runTreeScenario starts n processes, kills kill of them (root included)
@@ -244,9 +250,8 @@ func runTreeScenario(t testing.TB, n, kill int, hb time.Duration) (form, repair 
 	waitAgreed(t, live, name, 60*time.Second)
 	repair = time.Since(killed)
 
-	before := snapshot(t, live, name)
-	announce(t, live[rand.IntN(len(live))], name)
-	waitBroadcastOnce(t, live, name, before)
+	id := announce(t, live[rand.IntN(len(live))], name)
+	waitBroadcastOnce(t, live, name, id)
 
 	// A killed node restarts from its data directory: same key, and it
 	// rejoins the tree.
