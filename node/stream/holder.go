@@ -27,6 +27,9 @@ type holder struct {
 	delivered int
 }
 
+// minDelayWindow is the window the delay signal never cuts below.
+const minDelayWindow = 8
+
 func newHolder(m shard.Member, initial float64) *holder {
 	return &holder{m: m, cwnd: initial, ssthresh: 1 << 20}
 }
@@ -60,8 +63,11 @@ func (h *holder) onAnswer(rtt time.Duration, now time.Time, maxWin int) {
 		h.srtt = (7*h.srtt + rtt) / 8
 		h.minRTT = min(h.minRTT, rtt)
 	}
-	if h.srtt > 3*h.minRTT && h.srtt > h.minRTT+50*time.Millisecond && now.Sub(h.lastCut) > h.srtt {
-		h.cwnd = max(2, h.cwnd*0.75)
+	// The delay signal only trims big windows: on a busy CPU round trips
+	// inflate without any link queue, and a small window there only
+	// starves the transfer.
+	if h.cwnd > minDelayWindow && h.srtt > 4*h.minRTT && h.srtt > h.minRTT+100*time.Millisecond && now.Sub(h.lastCut) > h.srtt {
+		h.cwnd = max(minDelayWindow, h.cwnd*0.75)
 		h.ssthresh = h.cwnd
 		h.lastCut = now
 		return

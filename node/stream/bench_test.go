@@ -1,0 +1,149 @@
+package stream
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/borgios/borgios/node/shard"
+	"github.com/borgios/borgios/node/transport"
+)
+
+// benchBytes is the benchmark file: 200 MB, or STREAM_BENCH_MB.
+func benchBytes() int {
+	if s := os.Getenv("STREAM_BENCH_MB"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			return n << 20
+		}
+	}
+	return 200 << 20
+}
+
+// referenceMBps is the reference implementation's figure (issue 11,
+// notes section 13): 30 MB in 2.017 s, one sender, window 35.
+const referenceMBps = 30.0 / 2.017
+
+// rawThroughput pushes n bytes in sealed-shard-sized frames over one
+// transport stream from the reader's transport to a node: the ceiling
+// for moving the same bytes without requests, signatures or crypto.
+func rawThroughput(b *testing.B, from *transport.Transport, to *tnode, n int) float64 {
+	const proto = "bench/stream-raw"
+	done := make(chan struct{})
+	to.tr.HandleStream(proto, func(ctx context.Context, _ transport.Peer, s *transport.Stream) {
+		var buf []byte
+		for {
+			f, err := s.ReadFrameBuf(buf)
+			if err != nil {
+				break
+			}
+			buf = f
+		}
+		s.Write([]byte{1})
+		close(done)
+	})
+	chunk := make([]byte, shard.DefaultChunkSize+shard.Overhead)
+	rand.Read(chunk)
+	start := time.Now()
+	s, err := from.OpenStream(context.Background(), to.tr.Addr().String(), to.member().Key, proto)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for sent := 0; sent < n; sent += shard.DefaultChunkSize {
+		if err := s.WriteFrame(chunk); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s.CloseWrite()
+	io.ReadFull(s, make([]byte, 1))
+	<-done
+	s.Close()
+	return float64(n) / time.Since(start).Seconds() / 1e6
+}
+
+// BenchmarkFetch200MB: one holder to one reader on 127.0.0.1, every piece
+// verified against its ID, decrypted and written, the whole file hashed,
+// against raw transport throughput measured in the same run.
+func BenchmarkFetch200MB(b *testing.B) {
+	n := benchBytes()
+	nodes, v := startNetwork(b, 1, nil)
+	p := newPerson(b, v, 1)
+	_, m := p.put(b, n)
+	f := p.fetcher(b, v, nil)
+	out := &memFile{b: make([]byte, m.Size)}
+	b.SetBytes(int64(n))
+	b.ResetTimer()
+	var fetchS, rawS, getS float64
+	for range b.N {
+		raw := rawThroughput(b, p.tr, nodes[0], n)
+		// shard.Client.Get (in order, fixed window) over the same cell.
+		start := time.Now()
+		if _, err := p.client.Get(context.Background(), m, io.Discard); err != nil {
+			b.Fatal(err)
+		}
+		getS += float64(n) / time.Since(start).Seconds() / 1e6
+		start = time.Now()
+		rep, err := f.Fetch(context.Background(), m, out, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("fetch: %d requests, %d duplicates, %d timeouts in %v", rep.Requests, rep.Duplicates, rep.Timeouts, rep.Elapsed)
+		fetchS += float64(n) / time.Since(start).Seconds() / 1e6
+		rawS += raw
+	}
+	N := float64(b.N)
+	b.ReportMetric(fetchS/N, "fetch-MB/s")
+	b.ReportMetric(rawS/N, "raw-MB/s")
+	b.ReportMetric(getS/N, "shardget-MB/s")
+	b.ReportMetric(fetchS/rawS, "fetch/raw")
+	b.ReportMetric(fetchS/getS, "fetch/shardget")
+	b.ReportMetric(fetchS/N/referenceMBps, "fetch/reference")
+}
+
+// BenchmarkFetchSources: the same file from three holders and from one
+// (the reader's view restricted to a single node) in the same run.
+func BenchmarkFetchSources(b *testing.B) {
+	n := benchBytes() / 2
+	nodes, v := startNetwork(b, 3, nil)
+	p := newPerson(b, v, 3)
+	_, m := p.put(b, n)
+	one := &view{}
+	one.set([]shard.Member{nodes[0].member()})
+	all := p.fetcher(b, v, nil)
+	single := p.fetcher(b, one, func(c *Config) { c.K = 1 })
+	out := &memFile{b: make([]byte, m.Size)}
+	b.SetBytes(int64(n))
+	b.ResetTimer()
+	var threeS, oneS float64
+	var lat time.Duration
+	for range b.N {
+		start := time.Now()
+		if _, err := single.Fetch(context.Background(), m, out, Options{}); err != nil {
+			b.Fatal(err)
+		}
+		oneS += float64(n) / time.Since(start).Seconds() / 1e6
+		start = time.Now()
+		rep, err := all.Fetch(context.Background(), m, out, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(rep.Sources) < 2 {
+			b.Fatalf("three-holder fetch used %d sources", len(rep.Sources))
+		}
+		threeS += float64(n) / time.Since(start).Seconds() / 1e6
+		// Time to the first byte of a Range read (a video starting).
+		rr, _ := all.Open(context.Background(), m)
+		start = time.Now()
+		rr.ReadAt(make([]byte, 4096), m.Size/2)
+		lat += time.Since(start)
+		rr.Close()
+	}
+	N := float64(b.N)
+	b.ReportMetric(threeS/N, "3holders-MB/s")
+	b.ReportMetric(oneS/N, "1holder-MB/s")
+	b.ReportMetric(threeS/oneS, "3/1")
+	b.ReportMetric(float64(lat.Microseconds())/N/1000, "range-first-byte-ms")
+}
