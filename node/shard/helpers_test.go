@@ -111,7 +111,7 @@ func startNode(t testing.TB, o nodeOpts, contacts ...*tnode) *tnode {
 		o.scrub = time.Hour
 	}
 	dir := t.TempDir()
-	sc, err := New(Config{Host: host, Dir: dir, Members: RegistryMembers(reg), ScrubInterval: o.scrub, Quota: o.quota, CallTimeout: 5 * time.Second})
+	sc, err := New(Config{Host: host, Dir: dir, Members: RegistryMembers(reg), ScrubInterval: o.scrub, Quota: o.quota, CallTimeout: testCallTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func newPerson(t testing.TB, via ...*tnode) *person {
 	rand.Read(p.root[:])
 	p.call = &cell.Client{Transport: tr, Key: p.key, Network: testNetwork, Now: nowMs,
 		Verifier: wire.NewVerifier(wire.Config{Network: testNetwork, Now: nowMs})}
-	p.client, err = NewClient(ClientConfig{Call: p.call, FileRoot: &p.root, CallTimeout: 5 * time.Second,
+	p.client, err = NewClient(ClientConfig{Call: p.call, FileRoot: &p.root, CallTimeout: testCallTimeout,
 		Members: RemoteMembers(p.call, targets(via))})
 	if err != nil {
 		t.Fatal(err)

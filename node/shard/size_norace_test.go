@@ -14,3 +14,8 @@ const (
 	testInterval  = 200 * time.Millisecond
 	testTTL       = 2 * time.Second
 )
+
+// testCallTimeout bounds one shard call in tests: generous, because a loaded CI machine
+// can take seconds to sign, fsync and verify a 256 KiB shard; a timeout here
+// would fail the test for load, not for a bug.
+const testCallTimeout = 10 * time.Second

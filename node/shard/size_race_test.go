@@ -15,3 +15,8 @@ const (
 	testInterval  = time.Second
 	testTTL       = 10 * time.Second
 )
+
+// testCallTimeout bounds one shard call in tests: generous, because the race detector on a loaded 2-core machine
+// can take seconds to sign, fsync and verify a 256 KiB shard; a timeout here
+// would fail the test for load, not for a bug.
+const testCallTimeout = 30 * time.Second
