@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +18,7 @@ import (
 	"github.com/borgios/borgios/conduit"
 	"github.com/borgios/borgios/conduit/netclient"
 	"github.com/borgios/borgios/node"
+	"github.com/borgios/borgios/usb"
 )
 
 func init() { subcommands = append(subcommands, newConduitCmd) }
@@ -77,19 +79,14 @@ func runConduit(ctx context.Context, stdout, stderr io.Writer, o conduitOptions,
 // (nil: not connected); `borgios demo` passes its local nodes.
 func runConduitWith(ctx context.Context, stdout, stderr io.Writer, o conduitOptions, open func(string) error, network conduit.NetworkStatus) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var nc *conduit.NetworkClient
+	var peers []node.Contact
 	if network == nil && (len(o.peers) > 0 || o.dataDir != "") {
-		peers, err := parseContacts(o.peers)
-		if err != nil {
+		var err error
+		if peers, err = parseContacts(o.peers); err != nil {
 			return err
 		}
-		nc := &conduit.NetworkClient{}
-		defer nc.Close()
-		go func() {
-			err := nc.Connect(ctx, netclient.Config{Network: o.network, Bootstrap: peers, DataDir: o.dataDir, Logger: logger})
-			if err != nil && !errors.Is(err, netclient.ErrClosed) {
-				logger.Error("network client", "err", err)
-			}
-		}()
+		nc = &conduit.NetworkClient{}
 		network = nc
 	}
 	cfg := conduit.Config{
@@ -102,9 +99,50 @@ func runConduitWith(ctx context.Context, stdout, stderr io.Writer, o conduitOpti
 	if o.keyFile != "" {
 		cfg.KeyFile = conduit.KeyFilePath(o.keyFile)
 	}
+	if l, ok := portableLayout(ctx); ok {
+		// Prepare to unplug flushes the stick; pulling it out wipes the
+		// keys and stops the conduit (the context below).
+		cfg.OnUnplug = func(context.Context) error { return usb.Flush(l.Root) }
+	}
 	srv, err := conduit.New(cfg)
 	if err != nil {
 		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		if nc != nil {
+			nc.Close()
+		}
+		wg.Wait()
+	}()
+	if nc != nil {
+		// Connect in the background so the address is printed at once;
+		// the pages say "Connecting..." meanwhile.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := nc.Connect(ctx, netclient.Config{Network: o.network, Bootstrap: peers, DataDir: o.dataDir, Logger: logger})
+			if err != nil && !errors.Is(err, netclient.ErrClosed) && ctx.Err() == nil {
+				logger.Error("network client", "err", err)
+			}
+		}()
+	}
+	if l, ok := portableLayout(ctx); ok {
+		gone := usb.Watch(ctx, l.Root, usb.DefaultWatchInterval)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-gone:
+				if ctx.Err() == nil {
+					fmt.Fprintln(stdout, "The stick was removed: keys wiped, stopping.")
+					cancel()
+				}
+			case <-ctx.Done():
+			}
+		}()
 	}
 	fmt.Fprintf(stdout, `BorgIOS is running. Open this address in your browser:
 

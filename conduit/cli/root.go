@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/borgios/borgios/usb"
 )
 
 // Version is set at build time with -ldflags "-X github.com/borgios/borgios/conduit/cli.Version=...".
@@ -56,11 +58,56 @@ func newRootCmd() *cobra.Command {
 	for _, add := range subcommands {
 		root.AddCommand(add())
 	}
+	var portableDir string
+	root.PersistentFlags().StringVar(&portableDir, "portable", "", "run portable from this stick folder: all state, caches, temp files and logs stay there (default: detected from a .portable marker beside the binary)")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		return applyPortable(cmd, portableDir)
+	}
 	// A bare `borgios` (what a person double-clicks on a stick) runs the
 	// conduit, with the conduit's flags.
 	attachConduit(root)
 	root.Args = cobra.NoArgs
 	return root
+}
+
+// portableKey is the context key under which the stick layout is kept when
+// running portable, for the commands that act on it (the conduit's unplug
+// flush and pull-out watch).
+type portableKey struct{}
+
+// portableLayout returns the stick layout when running portable.
+func portableLayout(ctx context.Context) (usb.Layout, bool) {
+	l, ok := ctx.Value(portableKey{}).(usb.Layout)
+	return l, ok
+}
+
+// applyPortable switches to portable mode when asked (--portable) or when
+// the binary sits on a prepared stick: before anything reads TMPDIR, HOME or
+// the XDG folders it points them at the stick, and it makes the stick's data
+// folders the default --data-dir of the node and the conduit.
+func applyPortable(cmd *cobra.Command, explicit string) error {
+	l, ok, err := usb.Detect(explicit, usb.ExeDir())
+	if err != nil {
+		return fmt.Errorf("--portable: %w", err)
+	}
+	if !ok {
+		return nil
+	}
+	p := l.Paths()
+	if err := p.Apply(); err != nil {
+		return fmt.Errorf("portable mode on %s: %w", l.Root, err)
+	}
+	cmd.SetContext(context.WithValue(cmd.Context(), portableKey{}, l))
+	if f := cmd.Flags().Lookup("data-dir"); f != nil && !f.Changed {
+		dir := p.Conduit
+		if cmd.Name() == "node" {
+			dir = p.Node
+		}
+		if err := f.Value.Set(dir); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // subcommands is filled by each subcommand's file in init, so that the
