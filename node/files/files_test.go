@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,9 +62,9 @@ func TestTreeOverQUIC(t *testing.T) {
 		"/docs/deep/x/y.txt": []byte("deep"),
 		"/empty":             nil,
 	}
-	var last int64
+	var last atomic.Int64
 	for p, data := range files {
-		e, err := c.Put(ctx, p, bytes.NewReader(data), func(n int64) { last = n })
+		e, err := c.Put(ctx, p, bytes.NewReader(data), func(n int64) { last.Store(n) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +72,7 @@ func TestTreeOverQUIC(t *testing.T) {
 			t.Fatalf("put %s: entry %+v", p, e)
 		}
 	}
-	if last <= 0 {
+	if last.Load() <= 0 {
 		t.Fatal("progress never reported")
 	}
 	if err := c.Mkdir(ctx, "/photos/2024"); err != nil {
