@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/borgios/borgios/node/cell"
+	"github.com/borgios/borgios/node/files"
 	"github.com/borgios/borgios/node/ledger"
 	"github.com/borgios/borgios/node/ledgercell"
 	"github.com/borgios/borgios/node/netclock"
@@ -26,6 +27,7 @@ var cellTypes = map[string]func(n *Node) (cell.Type, error){
 	"registry": registryCell,
 	"ledger":   ledgerCell,
 	"shard":    shardCell,
+	"files":    filesCell,
 }
 
 // CellNames lists the cell types this build can run, sorted.
@@ -130,6 +132,11 @@ func (n *Node) startCells() error {
 			return fmt.Errorf("start shard: %w", err)
 		}
 	}
+	if rt := n.Cell(files.DNA.Name); rt != nil {
+		if err := n.files.Attach(rt); err != nil {
+			return fmt.Errorf("start files: %w", err)
+		}
+	}
 	n.mon.Provide("cells", func() any {
 		out := map[string]cell.Status{}
 		for _, rt := range n.cells {
@@ -147,6 +154,7 @@ var cellDNA = map[string]cell.DNA{
 	registry.DNA.Name:   registry.DNA,
 	ledgercell.DNA.Name: ledgercell.DNA,
 	shard.DNA.Name:      shard.DNA,
+	files.DNA.Name:      files.DNA,
 }
 
 func (n *Node) cellHost() cell.Host {
@@ -266,3 +274,35 @@ func shardCell(n *Node) (cell.Type, error) {
 
 // Shard is the node's shard cell, or nil if it does not run it.
 func (n *Node) Shard() *shard.Cell { return n.shard }
+
+// filesCell keeps each person's signed head record (the root of their file
+// tree) on the k nodes HRW picks among the registry's files members.
+func filesCell(n *Node) (cell.Type, error) {
+	if !slices.Contains(n.cfg.Cells, registry.DNA.Name) {
+		return cell.Type{}, errors.New("the files cell needs the registry cell: run --cells registry,shard,files")
+	}
+	cfg := files.Config{
+		Host: n.cellHost(),
+		Dir:  filepath.Join(n.cfg.DataDir, "files"),
+		// "files" sorts before "registry", so the registry is built after
+		// this cell: resolve it when the view is needed.
+		Members: shard.MembersFunc(func(ctx context.Context) ([]shard.Member, error) {
+			if n.registry == nil {
+				return nil, nil
+			}
+			return files.RegistryMembers(n.registry).Members(ctx)
+		}),
+	}
+	if h := n.cfg.TreeHeartbeat; h > 0 {
+		cfg.SyncInterval = 20 * h
+	}
+	c, err := files.New(cfg)
+	if err != nil {
+		return cell.Type{}, err
+	}
+	n.files = c
+	return c.Type(), nil
+}
+
+// Files is the node's files cell, or nil if it does not run it.
+func (n *Node) Files() *files.Cell { return n.files }

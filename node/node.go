@@ -15,6 +15,7 @@ import (
 
 	"github.com/borgios/borgios/node/cell"
 	"github.com/borgios/borgios/node/crono"
+	"github.com/borgios/borgios/node/files"
 	"github.com/borgios/borgios/node/ledger"
 	"github.com/borgios/borgios/node/ledgercell"
 	"github.com/borgios/borgios/node/monitor"
@@ -91,6 +92,7 @@ type Node struct {
 	registry    *registry.Registry
 	ledger      *ledgercell.Cell
 	shard       *shard.Cell
+	files       *files.Cell
 
 	mu    sync.Mutex
 	peers map[string]*peerState // by hex key
@@ -241,6 +243,9 @@ func (n *Node) Close() error {
 }
 
 func (n *Node) closeCells() {
+	if n.files != nil {
+		n.files.Close()
+	}
 	if n.shard != nil {
 		n.shard.Close()
 	}
