@@ -39,6 +39,14 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /settings", s.pageSettings)
 	mux.HandleFunc("POST /lock", s.postLock)
 	mux.HandleFunc("POST /unplug", s.postUnplug)
+	mux.HandleFunc("GET /files", s.pageFiles)
+	mux.HandleFunc("POST /files/upload", s.postFilesUpload)
+	mux.HandleFunc("POST /files/mkdir", s.postFilesMkdir)
+	mux.HandleFunc("POST /files/move", s.postFilesMove)
+	mux.HandleFunc("POST /files/delete", s.postFilesDelete)
+	mux.HandleFunc("GET /wallet", s.pageWallet)
+	mux.HandleFunc("POST /wallet/send", s.postWalletSend)
+	mux.HandleFunc("POST /wallet/receive", s.postWalletReceive)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(web.Static)))
 
 	mux.HandleFunc("GET /api/identity", s.apiIdentity)
@@ -49,6 +57,17 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/unplug", s.apiUnplug)
 	mux.HandleFunc("GET /api/status", s.apiStatus)
 	mux.HandleFunc("GET /api/events", s.apiEvents)
+	mux.HandleFunc("GET /api/files/list", s.apiFilesList)
+	mux.HandleFunc("POST /api/files/upload", s.apiFilesUpload)
+	mux.HandleFunc("GET /api/files/progress", s.apiFilesProgress)
+	mux.HandleFunc("GET /api/files/download", s.apiFilesDownload)
+	mux.HandleFunc("POST /api/files/mkdir", s.apiFilesMkdir)
+	mux.HandleFunc("POST /api/files/move", s.apiFilesMove)
+	mux.HandleFunc("POST /api/files/delete", s.apiFilesDelete)
+	mux.HandleFunc("GET /api/media/{path...}", s.apiMedia)
+	mux.HandleFunc("GET /api/wallet", s.apiWallet)
+	mux.HandleFunc("POST /api/wallet/send", s.apiWalletSend)
+	mux.HandleFunc("POST /api/wallet/receive", s.apiWalletReceive)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{Error: "no such API endpoint: " + r.Method + " " + r.URL.Path, Code: "not_found"})
 	})
@@ -83,7 +102,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int,
 // chrome fills the layout's view model from the vault.
 func (s *Server) chrome(title string, nav web.Nav) web.Page {
 	id, unlocked, _ := s.vault.State()
-	return web.Page{Title: title, Active: nav, Unlocked: unlocked, Address: id.Address}
+	return web.Page{Title: title, Active: nav, Unlocked: unlocked, Address: id.Address, Connected: unlocked && s.connected()}
 }
 
 func (s *Server) netView(ctx context.Context) NetView {

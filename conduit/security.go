@@ -12,7 +12,7 @@ import (
 // contentSecurityPolicy allows only our own files: no inline script or
 // style (the templates have none, and a test checks), no framing, forms
 // posting only to us, no plugins, no base-URL tricks.
-const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; media-src 'self'; " +
 	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // A refusal is one reason the security layer turns a request away. Each

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/borgios/borgios/node/ledger"
 	"github.com/borgios/borgios/web"
 )
 
@@ -83,6 +84,11 @@ type Server struct {
 
 	createMu sync.Mutex
 	pending  *pendingCreate
+
+	uploads uploads // progress of uploads in flight
+
+	genesisMu sync.Mutex
+	genesis   *ledger.Genesis // fetched once from the network
 
 	qrMu sync.Mutex
 	qr   web.QR // of the last address shown (public, so kept across locks)

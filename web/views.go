@@ -26,6 +26,9 @@ type Page struct {
 	Unlocked bool
 	// Address is the unlocked identity's address, shown in the header.
 	Address string
+	// Connected says the conduit reaches a network, so the sections that
+	// need one (Files, Wallet) are offered.
+	Connected bool
 	// NeedsKeys marks pages that only make sense unlocked; the page script
 	// leaves them for the welcome page when the status stream says the
 	// conduit has locked (idle lock, or a lock from another tab).

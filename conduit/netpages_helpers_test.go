@@ -1,0 +1,100 @@
+package conduit
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/borgios/borgios/conduit/netclient"
+	"github.com/borgios/borgios/node"
+	"github.com/borgios/borgios/node/files"
+	"github.com/borgios/borgios/node/ledger"
+	"github.com/borgios/borgios/node/ledgercell"
+	"github.com/borgios/borgios/node/shard"
+	"github.com/borgios/borgios/node/store"
+)
+
+// netCells are the cells the Files and Wallet pages need.
+var netCells = []string{"crono", "registry", "shard", "files", "ledger"}
+
+// startNetwork starts n real nodes on 127.0.0.1 that share a dev genesis
+// (the first up to four are its witnesses, as in borgios demo) giving
+// allocs their shells, and a NetworkClient connected to them. It returns
+// when the pool sees every node serve the files and ledger cells.
+func startNetwork(t *testing.T, n int, allocs ...ledger.Allocation) *NetworkClient {
+	t.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	base := t.TempDir()
+	dir := func(i int) string { return filepath.Join(base, fmt.Sprintf("node%02d", i)) }
+	var witnesses []ed25519.PublicKey
+	for i := 0; i < n && i < 4; i++ {
+		db, err := store.Open(dir(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := db.NodeKey()
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		witnesses = append(witnesses, key.Public().(ed25519.PublicKey))
+	}
+	g, err := ledgercell.DevGenesis(witnesses, allocs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []*node.Node
+	t.Cleanup(func() {
+		for i := len(nodes) - 1; i >= 0; i-- {
+			nodes[i].Close()
+		}
+	})
+	for i := 0; i < n; i++ {
+		var peers []node.Contact
+		if i > 0 {
+			peers = append(peers, nodes[0].Contact())
+		}
+		nd, err := node.Start(context.Background(), node.Config{
+			DataDir: dir(i), Listen: "127.0.0.1:0", Peers: peers, Cells: netCells,
+			TreeHeartbeat: 200 * time.Millisecond, Genesis: g, Logger: quiet,
+		})
+		if err != nil {
+			t.Fatalf("node %d: %v", i, err)
+		}
+		nodes = append(nodes, nd)
+	}
+	var contacts []node.Contact
+	for _, nd := range nodes {
+		contacts = append(contacts, nd.Contact())
+	}
+	nc := &NetworkClient{}
+	t.Cleanup(func() { nc.Close() })
+	if err := nc.Connect(context.Background(), netclient.Config{
+		Listen: "127.0.0.1:0", Bootstrap: contacts, Logger: quiet, RefreshInterval: time.Second,
+		ProbeTimeout: 30 * time.Second,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p := nc.Pool()
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		full := true
+		for _, c := range []string{shard.DNA.Name, files.DNA.Name, ledgercell.DNA.Name} {
+			if len(p.Endpoints(c)) < n {
+				full = false
+			}
+		}
+		if full {
+			return nc
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pool never saw %d nodes of each cell: %+v", n, p.Status().Live)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

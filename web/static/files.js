@@ -1,0 +1,103 @@
+// Files page: drag and drop and per-file upload progress. Without this
+// script the upload form still works as a plain multipart POST.
+(function () {
+  "use strict";
+  var form = document.getElementById("upload-form");
+  if (!form || !window.fetch || !window.FormData) { return; }
+  var input = document.getElementById("upload-input");
+  var zone = document.getElementById("dropzone");
+  var list = document.getElementById("uploads");
+  var dir = form.getAttribute("data-dir") || "/";
+  var seq = 0;
+
+  function human(n) {
+    var u = ["B", "KB", "MB", "GB", "TB"], i = 0;
+    while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+    return (i === 0 ? n : n.toFixed(1)) + " " + u[i];
+  }
+
+  function row(file) {
+    var li = document.createElement("li");
+    var label = document.createElement("span");
+    label.textContent = file.name;
+    var bar = document.createElement("progress");
+    bar.max = file.size || 1;
+    bar.value = 0;
+    bar.setAttribute("aria-label", "Upload of " + file.name);
+    var state = document.createElement("span");
+    state.className = "hint";
+    state.textContent = "waiting";
+    li.appendChild(label); li.appendChild(bar); li.appendChild(state);
+    list.appendChild(li);
+    return { bar: bar, state: state, li: li };
+  }
+
+  // One request per file, so each has its own progress and error; the
+  // server reports bytes stored on the network, which is what counts.
+  function uploadOne(file) {
+    var id = "u" + Date.now().toString(36) + "-" + (seq++);
+    var r = row(file);
+    var body = new FormData();
+    body.append("file", file, file.name);
+    r.state.textContent = "uploading";
+    var poll = setInterval(function () {
+      fetch("/api/files/progress", { credentials: "same-origin" }).then(function (res) {
+        return res.ok ? res.json() : null;
+      }).then(function (p) {
+        if (!p) { return; }
+        p.uploads.forEach(function (u) {
+          if (u.id === id && !u.done) {
+            r.bar.value = u.stored;
+            r.state.textContent = human(u.stored) + " of " + human(file.size);
+          }
+        });
+      }).catch(function () {});
+    }, 500);
+    return fetch("/api/files/upload?dir=" + encodeURIComponent(dir) + "&id=" + id, {
+      method: "POST", body: body, credentials: "same-origin"
+    }).then(function (res) {
+      return res.json().then(function (j) { return { ok: res.ok, j: j }; });
+    }).then(function (a) {
+      clearInterval(poll);
+      if (!a.ok) { throw new Error(a.j.error || "upload failed"); }
+      r.bar.value = r.bar.max;
+      r.state.textContent = "done";
+      r.li.setAttribute("data-done", "true");
+    }, function (err) {
+      clearInterval(poll);
+      throw err;
+    }).catch(function (err) {
+      r.state.textContent = "failed: " + err.message;
+      r.li.setAttribute("data-failed", "true");
+      r.li.setAttribute("role", "alert");
+    });
+  }
+
+  function uploadAll(files) {
+    var jobs = [];
+    for (var i = 0; i < files.length; i++) { jobs.push(uploadOne(files[i])); }
+    Promise.all(jobs).then(function () {
+      // Reload the listing, keeping the progress list's outcome in the
+      // notice so a screen reader hears it.
+      var failed = list.querySelectorAll("[data-failed]").length;
+      var q = "?path=" + encodeURIComponent(dir) + "&notice=" +
+        encodeURIComponent(failed ? failed + " upload(s) failed." : "Uploaded " + files.length + " file(s).");
+      window.location.assign("/files" + q);
+    });
+  }
+
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    if (input.files && input.files.length) { uploadAll(input.files); }
+  });
+  ["dragenter", "dragover"].forEach(function (t) {
+    zone.addEventListener(t, function (ev) { ev.preventDefault(); zone.classList.add("drag"); });
+  });
+  ["dragleave", "drop"].forEach(function (t) {
+    zone.addEventListener(t, function () { zone.classList.remove("drag"); });
+  });
+  zone.addEventListener("drop", function (ev) {
+    ev.preventDefault();
+    if (ev.dataTransfer && ev.dataTransfer.files.length) { uploadAll(ev.dataTransfer.files); }
+  });
+})();
