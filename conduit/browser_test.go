@@ -62,125 +62,10 @@ func (b *browserProblems) take() []string {
 // to unplug. It saves a screenshot of each page to $BORGIOS_SCREENSHOTS
 // (default: a temporary directory) at laptop and phone widths.
 func TestBrowser(t *testing.T) {
-	chromium := findChromium()
-	if chromium == "" {
-		t.Skip("no Chromium found: install Debian's chromium (apt-get install -y chromium) or set BORGIOS_CHROMIUM to run the browser test")
-	}
-	shots := os.Getenv("BORGIOS_SCREENSHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	} else if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	b := startBrowser(t)
 	ts := startServer(t, func(c *Config) { c.StatusInterval = time.Hour })
-
-	userDir, err := os.MkdirTemp("", "borgios-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	alloc, allocCancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(userDir),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1280, 900),
-	)
-	browser, browserCancel := chromedp.NewContext(alloc)
-	t.Cleanup(func() {
-		// Stop the browser and wait for it to exit before the user data
-		// directory is removed: it writes there until the end.
-		browserCancel()
-		allocCancel()
-		if c := chromedp.FromContext(browser); c != nil {
-			if a, ok := c.Allocator.(*chromedp.ExecAllocator); ok {
-				a.Wait()
-			}
-		}
-		// Chromium's helper processes may still be writing for a moment
-		// after the main one exits, so the removal is retried.
-		for range 50 {
-			if err := os.RemoveAll(userDir); err == nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Logf("could not remove %s", userDir)
-	})
-	ctx := browser
-	// Only a guard against a hung browser; nothing here is timed.
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-
-	problems := &browserProblems{}
-	chromedp.ListenTarget(ctx, func(ev any) {
-		switch ev := ev.(type) {
-		case *cdplog.EventEntryAdded:
-			// A form sent back with its mistakes marked is a 422 on
-			// purpose; Chromium logs it as a failed load.
-			if ev.Entry.Source == cdplog.SourceNetwork && strings.Contains(ev.Entry.Text, "status of 422") {
-				return
-			}
-			if ev.Entry.Level == cdplog.LevelError || ev.Entry.Level == cdplog.LevelWarning {
-				problems.add(fmt.Sprintf("log %s %s: %s (%s)", ev.Entry.Level, ev.Entry.Source, ev.Entry.Text, ev.Entry.URL))
-			}
-		case *runtime.EventExceptionThrown:
-			problems.add("exception: " + ev.ExceptionDetails.Error())
-		case *runtime.EventConsoleAPICalled:
-			if ev.Type == runtime.APITypeError || ev.Type == runtime.APITypeWarning {
-				problems.add(fmt.Sprintf("console %s", ev.Type))
-			}
-		}
-	})
-	run := func(step string, actions ...chromedp.Action) {
-		t.Helper()
-		start := time.Now()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-		t.Logf("%s: %v", step, time.Since(start).Round(time.Millisecond))
-		for _, p := range problems.take() {
-			t.Errorf("%s: browser reported %s", step, p)
-		}
-	}
-	shot := func(name string) chromedp.Action {
-		return chromedp.ActionFunc(func(ctx context.Context) error {
-			var low []string
-			if err := chromedp.Evaluate(contrastJS, &low).Do(ctx); err != nil {
-				return err
-			}
-			for _, l := range low {
-				t.Errorf("%s: low contrast: %s", name, l)
-			}
-			var png []byte
-			if err := chromedp.FullScreenshot(&png, 100).Do(ctx); err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
-		})
-	}
-	darkShot := func(name string) chromedp.Action {
-		return chromedp.Tasks{
-			emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}),
-			shot(name + "-dark"),
-			emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}}),
-		}
-	}
-	phoneShot := func(name string) chromedp.Action {
-		return chromedp.Tasks{
-			chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
-			noHorizontalScroll(name),
-			shot(name + "-phone"),
-			chromedp.EmulateViewport(1280, 900),
-		}
-	}
+	ctx, run, shot, phoneShot, darkShot, shots := b.ctx, b.run, b.shot, b.phoneShot, b.darkShot, b.shots
+	_ = ctx
 
 	// Open the printed URL: the token becomes a cookie and leaves the
 	// address bar.
@@ -414,3 +299,139 @@ const contrastJS = `(() => {
   }
   return low;
 })()`
+
+// browserHarness is a headless Chromium with the checks every page gets:
+// console problems fail the step, screenshots check contrast, phone shots
+// check that nothing scrolls sideways.
+type browserHarness struct {
+	ctx       context.Context
+	shots     string
+	run       func(step string, actions ...chromedp.Action)
+	shot      func(name string) chromedp.Action
+	phoneShot func(name string) chromedp.Action
+	darkShot  func(name string) chromedp.Action
+}
+
+// startBrowser starts Chromium (skipping the test without one) for t.
+func startBrowser(t *testing.T) *browserHarness {
+	t.Helper()
+	chromium := findChromium()
+	if chromium == "" {
+		t.Skip("no Chromium found: install Debian's chromium (apt-get install -y chromium) or set BORGIOS_CHROMIUM to run the browser test")
+	}
+	shots := os.Getenv("BORGIOS_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	} else if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	userDir, err := os.MkdirTemp("", "borgios-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc, allocCancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(userDir),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	browser, browserCancel := chromedp.NewContext(alloc)
+	t.Cleanup(func() {
+		// Stop the browser and wait for it to exit before the user data
+		// directory is removed: it writes there until the end.
+		browserCancel()
+		allocCancel()
+		if c := chromedp.FromContext(browser); c != nil {
+			if a, ok := c.Allocator.(*chromedp.ExecAllocator); ok {
+				a.Wait()
+			}
+		}
+		// Chromium's helper processes may still be writing for a moment
+		// after the main one exits, so the removal is retried.
+		for range 50 {
+			if err := os.RemoveAll(userDir); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("could not remove %s", userDir)
+	})
+	ctx := browser
+	// Only a guard against a hung browser; nothing here is timed.
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(cancel)
+
+	problems := &browserProblems{}
+	chromedp.ListenTarget(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *cdplog.EventEntryAdded:
+			// A form sent back with its mistakes marked is a 422 on
+			// purpose; Chromium logs it as a failed load.
+			if ev.Entry.Source == cdplog.SourceNetwork && strings.Contains(ev.Entry.Text, "status of 422") {
+				return
+			}
+			if ev.Entry.Level == cdplog.LevelError || ev.Entry.Level == cdplog.LevelWarning {
+				problems.add(fmt.Sprintf("log %s %s: %s (%s)", ev.Entry.Level, ev.Entry.Source, ev.Entry.Text, ev.Entry.URL))
+			}
+		case *runtime.EventExceptionThrown:
+			problems.add("exception: " + ev.ExceptionDetails.Error())
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.APITypeError || ev.Type == runtime.APITypeWarning {
+				problems.add(fmt.Sprintf("console %s", ev.Type))
+			}
+		}
+	})
+	run := func(step string, actions ...chromedp.Action) {
+		t.Helper()
+		start := time.Now()
+		if err := chromedp.Run(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		t.Logf("%s: %v", step, time.Since(start).Round(time.Millisecond))
+		for _, p := range problems.take() {
+			t.Errorf("%s: browser reported %s", step, p)
+		}
+	}
+	shot := func(name string) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			var low []string
+			if err := chromedp.Evaluate(contrastJS, &low).Do(ctx); err != nil {
+				return err
+			}
+			for _, l := range low {
+				t.Errorf("%s: low contrast: %s", name, l)
+			}
+			var png []byte
+			if err := chromedp.FullScreenshot(&png, 100).Do(ctx); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
+		})
+	}
+	darkShot := func(name string) chromedp.Action {
+		return chromedp.Tasks{
+			emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}),
+			shot(name + "-dark"),
+			emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}}),
+		}
+	}
+	phoneShot := func(name string) chromedp.Action {
+		return chromedp.Tasks{
+			chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
+			noHorizontalScroll(name),
+			shot(name + "-phone"),
+			chromedp.EmulateViewport(1280, 900),
+		}
+	}
+	return &browserHarness{ctx: ctx, shots: shots, run: run, shot: shot, phoneShot: phoneShot, darkShot: darkShot}
+}

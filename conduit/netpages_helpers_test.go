@@ -98,3 +98,6 @@ func startNetwork(t *testing.T, n int, allocs ...ledger.Allocation) *NetworkClie
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// identityKey is a fresh account key, for a recipient.
+func identityKey() (ed25519.PublicKey, ed25519.PrivateKey, error) { return ed25519.GenerateKey(nil) }
