@@ -7,6 +7,8 @@
 // rebinding), carry the per-launch secret (as the session cookie set from
 // the printed ?token= URL, or as a bearer token), and, when it changes
 // state, come from our own origin (against cross-site request forgery).
-// The network is reached through small interfaces (NetworkStatus for now)
-// that the embedded node and the signing client will implement.
+// The network is reached through small interfaces: NetworkStatus for the
+// pages' health, and PoolSource (NetworkClient) for the Files and Wallet
+// sections, which sign each request with a copy of the person's key that
+// lives only as long as the request.
 package conduit

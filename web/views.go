@@ -9,9 +9,10 @@ package web
 // for screen readers (aria-current) and sighted users alike.
 type Nav string
 
-// The sections in the navigation. Files, Wallet and Mail join when their
-// parts of the network exist; until then they are left out rather than
-// shown with made-up data.
+// The sections in the navigation. Files and Wallet (NavFiles, NavWallet)
+// are shown only while unlocked and connected (Page.Connected); Mail joins
+// when its part of the network exists. A section without a network is left
+// out rather than shown with made-up data.
 const (
 	NavWelcome  Nav = "welcome"
 	NavHome     Nav = "home"
