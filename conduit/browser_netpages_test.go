@@ -3,6 +3,8 @@ package conduit
 import (
 	"bytes"
 	"crypto/rand"
+	"image"
+	"image/png"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -43,6 +45,18 @@ func TestBrowserFilesWallet(t *testing.T) {
 	if err := os.WriteFile(notePath, []byte("a note <b>not bold</b>\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	pngPath := filepath.Join(local, "dot.png")
+	img := image.NewRGBA(image.Rect(0, 0, 40, 30))
+	for i := range img.Pix {
+		img.Pix[i] = 0x80
+	}
+	var pngBuf bytes.Buffer
+	if err := png.Encode(&pngBuf, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pngPath, pngBuf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	downloads := t.TempDir()
 
 	run("enable log", cdplog.Enable())
@@ -55,7 +69,7 @@ func TestBrowserFilesWallet(t *testing.T) {
 	)
 	var notice string
 	run("upload",
-		chromedp.SetUploadFiles("#upload-input", []string{upPath, notePath}),
+		chromedp.SetUploadFiles("#upload-input", []string{upPath, notePath, pngPath}),
 		chromedp.Click("#upload-button"),
 		chromedp.WaitVisible("#files-notice"),
 		chromedp.Text("#files-notice", &notice),
@@ -63,7 +77,7 @@ func TestBrowserFilesWallet(t *testing.T) {
 		shot("files"),
 		phoneShot("files"),
 	)
-	if !strings.Contains(notice, "Uploaded 2") {
+	if !strings.Contains(notice, "Uploaded 3") {
 		t.Fatalf("after upload the page says %q", notice)
 	}
 	run("download",
@@ -94,6 +108,18 @@ func TestBrowserFilesWallet(t *testing.T) {
 	)
 	if !strings.Contains(text, "<b>not bold</b>") {
 		t.Errorf("text preview shows %q", text)
+	}
+
+	// The image comes through /api/media (the stream fetcher) under the
+	// page's CSP; naturalWidth is 0 until it has loaded and decoded.
+	var width int
+	run("preview image",
+		chromedp.Click(`//a[text()="dot.png"]`, chromedp.BySearch),
+		chromedp.WaitVisible(".preview-img"),
+		chromedp.Poll(`document.querySelector(".preview-img").complete && document.querySelector(".preview-img").naturalWidth`, &width, chromedp.WithPollingTimeout(90*time.Second)),
+	)
+	if width != 40 {
+		t.Errorf("image preview width %d, want 40", width)
 	}
 
 	var balance string
