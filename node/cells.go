@@ -14,6 +14,7 @@ import (
 	"github.com/borgios/borgios/node/files"
 	"github.com/borgios/borgios/node/ledger"
 	"github.com/borgios/borgios/node/ledgercell"
+	"github.com/borgios/borgios/node/mail"
 	"github.com/borgios/borgios/node/netclock"
 	"github.com/borgios/borgios/node/peertree"
 	"github.com/borgios/borgios/node/registry"
@@ -28,6 +29,7 @@ var cellTypes = map[string]func(n *Node) (cell.Type, error){
 	"ledger":   ledgerCell,
 	"shard":    shardCell,
 	"files":    filesCell,
+	"mail":     mailCell,
 }
 
 // CellNames lists the cell types this build can run, sorted.
@@ -137,6 +139,11 @@ func (n *Node) startCells() error {
 			return fmt.Errorf("start files: %w", err)
 		}
 	}
+	if rt := n.Cell(mail.DNA.Name); rt != nil {
+		if err := n.mail.Attach(rt); err != nil {
+			return fmt.Errorf("start mail: %w", err)
+		}
+	}
 	n.mon.Provide("cells", func() any {
 		out := map[string]cell.Status{}
 		for _, rt := range n.cells {
@@ -155,6 +162,7 @@ var cellDNA = map[string]cell.DNA{
 	ledgercell.DNA.Name: ledgercell.DNA,
 	shard.DNA.Name:      shard.DNA,
 	files.DNA.Name:      files.DNA,
+	mail.DNA.Name:       mail.DNA,
 }
 
 func (n *Node) cellHost() cell.Host {
@@ -306,3 +314,35 @@ func filesCell(n *Node) (cell.Type, error) {
 
 // Files is the node's files cell, or nil if it does not run it.
 func (n *Node) Files() *files.Cell { return n.files }
+
+// mailCell keeps each person's signed mail key record and the sealed
+// messages sent to them on the k nodes HRW picks among the registry's mail
+// members.
+func mailCell(n *Node) (cell.Type, error) {
+	if !slices.Contains(n.cfg.Cells, registry.DNA.Name) {
+		return cell.Type{}, errors.New("the mail cell needs the registry cell: run --cells registry,shard,mail")
+	}
+	cfg := mail.Config{
+		Host: n.cellHost(),
+		Dir:  filepath.Join(n.cfg.DataDir, "mail"),
+		// "mail" sorts before "registry": resolve the registry when needed.
+		Members: shard.MembersFunc(func(ctx context.Context) ([]shard.Member, error) {
+			if n.registry == nil {
+				return nil, nil
+			}
+			return mail.RegistryMembers(n.registry).Members(ctx)
+		}),
+	}
+	if h := n.cfg.TreeHeartbeat; h > 0 {
+		cfg.SyncInterval = 20 * h
+	}
+	c, err := mail.New(cfg)
+	if err != nil {
+		return cell.Type{}, err
+	}
+	n.mail = c
+	return c.Type(), nil
+}
+
+// Mail is the node's mail cell, or nil if it does not run it.
+func (n *Node) Mail() *mail.Cell { return n.mail }

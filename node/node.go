@@ -18,6 +18,7 @@ import (
 	"github.com/borgios/borgios/node/files"
 	"github.com/borgios/borgios/node/ledger"
 	"github.com/borgios/borgios/node/ledgercell"
+	"github.com/borgios/borgios/node/mail"
 	"github.com/borgios/borgios/node/monitor"
 	"github.com/borgios/borgios/node/netclock"
 	"github.com/borgios/borgios/node/registry"
@@ -93,6 +94,7 @@ type Node struct {
 	ledger      *ledgercell.Cell
 	shard       *shard.Cell
 	files       *files.Cell
+	mail        *mail.Cell
 
 	mu    sync.Mutex
 	peers map[string]*peerState // by hex key
@@ -243,6 +245,9 @@ func (n *Node) Close() error {
 }
 
 func (n *Node) closeCells() {
+	if n.mail != nil {
+		n.mail.Close()
+	}
 	if n.files != nil {
 		n.files.Close()
 	}
