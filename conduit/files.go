@@ -262,11 +262,13 @@ func (s *Server) receiveUploads(r *http.Request, dir, id string) ([]fileEntryJSO
 			}
 			s.uploads.start(pid, p, s.cfg.Clock())
 		}
+		s.treeMu.Lock()
 		e, err := ns.files.Put(r.Context(), p, part, func(stored int64) {
 			if pid != "" {
 				s.uploads.set(pid, stored)
 			}
 		})
+		s.treeMu.Unlock()
 		part.Close()
 		if pid != "" {
 			s.uploads.finish(pid, err, s.cfg.Clock())
@@ -442,6 +444,8 @@ func (s *Server) mkdir(ctx context.Context, p string) error {
 		return err
 	}
 	defer ns.close()
+	s.treeMu.Lock()
+	defer s.treeMu.Unlock()
 	return ns.files.Mkdir(ctx, p)
 }
 
@@ -455,6 +459,8 @@ func (s *Server) remove(ctx context.Context, p string) error {
 		return err
 	}
 	defer ns.close()
+	s.treeMu.Lock()
+	defer s.treeMu.Unlock()
 	return ns.files.Remove(ctx, p)
 }
 
@@ -479,6 +485,8 @@ func (s *Server) move(ctx context.Context, from, to string) (fileEntryJSON, erro
 		return fileEntryJSON{}, err
 	}
 	defer ns.close()
+	s.treeMu.Lock()
+	defer s.treeMu.Unlock()
 	e, err := ns.files.Stat(ctx, from)
 	if err != nil {
 		return fileEntryJSON{}, err

@@ -86,6 +86,12 @@ type Server struct {
 	pending  *pendingCreate
 
 	uploads uploads // progress of uploads in flight
+	// treeMu serialises this conduit's changes to the file tree. Two
+	// concurrent updates make node/files retry after a conflict, and a
+	// retry that finds its own entry already in the tree treats it as a
+	// replaced file and deletes the contents it just stored; one update at
+	// a time avoids the conflict within one conduit.
+	treeMu sync.Mutex
 
 	genesisMu sync.Mutex
 	genesis   *ledger.Genesis // fetched once from the network
