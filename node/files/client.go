@@ -453,7 +453,11 @@ func (c *Client) Put(ctx context.Context, p string, r io.Reader, progress func(s
 			if old.Kind == KindDir {
 				return fmt.Errorf("%w: %s is a directory", ErrExists, p)
 			}
-			if om, err := c.cfg.Shards.OpenManifest(old.Ref); err == nil {
+			// A retry after a conflict can find this very entry already in
+			// the tree (an earlier attempt's head was accepted after all):
+			// then there is nothing to replace, and deleting "the old
+			// contents" would delete the file just stored.
+			if om, err := c.cfg.Shards.OpenManifest(old.Ref); err == nil && !bytes.Equal(old.Ref, e.Ref) && om.FileID != m.FileID {
 				t.after = append(t.after, om)
 			}
 		}
