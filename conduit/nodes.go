@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/borgios/borgios/conduit/netclient"
 	"github.com/borgios/borgios/node"
 )
 
@@ -54,3 +55,14 @@ func (l LocalNodes) Status(ctx context.Context) NetView {
 	}
 	return v
 }
+
+// DemoNetwork is what `borgios demo` gives the pages: the status of its
+// in-process nodes, and a network client to them so that Files and Wallet
+// work exactly as they do against remote nodes.
+type DemoNetwork struct {
+	LocalNodes
+	Client *NetworkClient
+}
+
+// Pool hands out the client's endpoint pool (nil until it has connected).
+func (d DemoNetwork) Pool() *netclient.Pool { return d.Client.Pool() }

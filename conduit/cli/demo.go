@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/borgios/borgios/conduit"
+	"github.com/borgios/borgios/conduit/netclient"
 	"github.com/borgios/borgios/node"
 	"github.com/borgios/borgios/node/ledger"
 	"github.com/borgios/borgios/node/ledgercell"
@@ -122,7 +123,24 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, o demoOptions) error
 	}
 	fmt.Fprintf(stdout, "\nJoin another node to this network with:\n  borgios node --listen 127.0.0.1:0 --monitor 127.0.0.1:0 --data-dir DIR --peers %s\n\n", nodes[0].Contact())
 
-	return runConduitWith(ctx, stdout, stderr, conduitOptions{listen: o.listen, noBrowser: o.noBrowser, idleLock: conduit.DefaultIdleLock}, openBrowser, status)
+	// The pages reach the demo network the way they reach any network:
+	// through a network client whose bootstrap contacts are the nodes.
+	nc := &conduit.NetworkClient{}
+	contacts := make([]node.Contact, 0, len(nodes))
+	for _, n := range nodes {
+		contacts = append(contacts, n.Contact())
+	}
+	ncCtx, cancelNC := context.WithCancel(ctx)
+	ncDone := make(chan struct{})
+	go func() {
+		defer close(ncDone)
+		if err := nc.Connect(ncCtx, netclient.Config{Network: node.DefaultNetwork, Bootstrap: contacts, Listen: "127.0.0.1:0", Logger: log}); err != nil && ncCtx.Err() == nil {
+			log.Error("demo network client", "err", err)
+		}
+	}()
+	defer func() { cancelNC(); nc.Close(); <-ncDone }()
+	network := conduit.DemoNetwork{LocalNodes: status, Client: nc}
+	return runConduitWith(ctx, stdout, stderr, conduitOptions{listen: o.listen, noBrowser: o.noBrowser, idleLock: conduit.DefaultIdleLock}, openBrowser, network)
 }
 
 // demoGenesis makes the demo network's ledger genesis: its witnesses are
