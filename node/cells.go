@@ -89,8 +89,10 @@ func (n *Node) startCells() error {
 		dna := cellDNA[name]
 		n.cellRefs = append(n.cellRefs, registry.CellRef{Name: dna.Name, Version: dna.Version})
 	}
-	// Build in CellNames order (not the order given), which puts the
-	// registry before the cells whose membership comes from it.
+	// Build in CellNames order, not the order given, so that builds are the
+	// same whatever --cells says: shard (after registry) takes the registry
+	// at build time; files, ledger and mail sort before it and resolve it
+	// when they first need members.
 	for _, name := range CellNames() {
 		if !slices.Contains(n.cfg.Cells, name) {
 			continue
