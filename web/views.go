@@ -18,6 +18,7 @@ const (
 	NavHome     Nav = "home"
 	NavNetwork  Nav = "network"
 	NavSettings Nav = "settings"
+	NavMail     Nav = "mail"
 )
 
 // Page is the chrome every page shares.
@@ -34,6 +35,9 @@ type Page struct {
 	// leaves them for the welcome page when the status stream says the
 	// conduit has locked (idle lock, or a lock from another tab).
 	NeedsKeys bool
+	// Styles are extra stylesheets under /static/ a section brings with it
+	// (for example "mail.css"), so sections do not all grow one file.
+	Styles []string
 }
 
 // Health is the network's state in one word, used as a CSS modifier and
