@@ -45,7 +45,8 @@ func TestBindingTwoSteps(t *testing.T) {
 
 func FuzzDecodeNodeBinding(f *testing.F) {
 	_, node, _ := ed25519.GenerateKey(nil)
-	f.Add(NewBindingRequest(Hash{}, node, AccountID{}).Encode())
+	seed := NewBindingRequest(Hash{}, node, AccountID{})
+	f.Add(seed.Encode())
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		b, err := DecodeNodeBinding(data)
