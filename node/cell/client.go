@@ -28,6 +28,23 @@ type Client struct {
 	Network  string
 	Verifier *wire.Verifier
 	Now      func() int64
+	// Meter, if set, counts the bytes of every request and answer per
+	// node, for a client that shows transfer rates (the conduit).
+	Meter Meter
+}
+
+// Meter counts the bytes a client exchanges with each node. Add is called
+// on the request's goroutine once per round trip and must be cheap.
+type Meter interface {
+	Add(node ed25519.PublicKey, sent, received int)
+}
+
+// Count reports traffic to c's Meter, if any; code that opens raw streams
+// over c.Transport calls it so those bytes are counted too.
+func (c *Client) Count(node ed25519.PublicKey, sent, received int) {
+	if c.Meter != nil && (sent > 0 || received > 0) {
+		c.Meter.Add(node, sent, received)
+	}
 }
 
 // Call sends kind/payload to cell (whose receptor protocol is dna.Protocol)
@@ -45,7 +62,9 @@ func (c *Client) Call(ctx context.Context, t Target, dna DNA, kind string, paylo
 // CallRaw sends an envelope sealed by the caller and checks the answer is
 // bound to it.
 func (c *Client) CallRaw(ctx context.Context, t Target, dna DNA, req *wire.Envelope) ([]byte, error) {
-	raw, err := c.Transport.Request(ctx, t.Addr, t.Key, dna.Protocol, req.Bytes())
+	rb := req.Bytes()
+	raw, err := c.Transport.Request(ctx, t.Addr, t.Key, dna.Protocol, rb)
+	c.Count(t.Key, len(rb), len(raw))
 	if err != nil {
 		return nil, &Error{Code: CodeUnavailable, Message: err.Error()}
 	}
@@ -67,6 +86,7 @@ func (c *Client) CallRaw(ctx context.Context, t Target, dna DNA, req *wire.Envel
 // not bound to any request.
 func (c *Client) SendRaw(ctx context.Context, t Target, dna DNA, raw []byte) (*wire.Envelope, error) {
 	b, err := c.Transport.Request(ctx, t.Addr, t.Key, dna.Protocol, raw)
+	c.Count(t.Key, len(raw), len(b))
 	if err != nil {
 		return nil, err
 	}

@@ -104,6 +104,8 @@ func (r *Runtime) builtin(kind string) ReceptorFunc {
 		}
 	case KindAnnounce:
 		return r.announce
+	case KindTree:
+		return r.answerTree
 	}
 	return nil
 }
