@@ -199,6 +199,10 @@ type Draft struct {
 	Subject     string
 	Body        string
 	Attachments []File
+	// Stored are attachments already in the shard store (PutAttachment),
+	// for callers that receive files one at a time, such as a multipart
+	// upload that cannot hold every part open at once. They come first.
+	Stored []Attachment
 }
 
 // Send stores attachments in the shard store (each under a fresh random
@@ -212,9 +216,9 @@ func (c *Client) Send(ctx context.Context, d Draft) (ID, int, error) {
 		return ID{}, 0, err
 	}
 	now := c.cfg.Call.Now()
-	l := Letter{Subject: d.Subject, Body: d.Body, Time: now}
+	l := Letter{Subject: d.Subject, Body: d.Body, Time: now, Attachments: append([]Attachment(nil), d.Stored...)}
 	for _, f := range d.Attachments {
-		a, err := c.putAttachment(ctx, f)
+		a, err := c.PutAttachment(ctx, f)
 		if err != nil {
 			return ID{}, 0, err
 		}
@@ -248,7 +252,10 @@ func (c *Client) shardClient(root *[32]byte) (*shard.Client, error) {
 	return shard.NewClient(shard.ClientConfig{Call: c.cfg.Call, FileRoot: root, Members: c.cfg.ShardMembers, CallTimeout: 2 * c.cfg.CallTimeout})
 }
 
-func (c *Client) putAttachment(ctx context.Context, f File) (Attachment, error) {
+// PutAttachment stores f in the shard store under a fresh random
+// file-key root, for Draft.Stored. Until a letter carrying it is sent,
+// nobody but this client can read it.
+func (c *Client) PutAttachment(ctx context.Context, f File) (Attachment, error) {
 	var root [32]byte
 	rand.Read(root[:])
 	sc, err := c.shardClient(&root)
