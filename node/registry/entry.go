@@ -36,9 +36,10 @@ const (
 	MaxLoad = 1000
 )
 
-// Reachability says how others can reach a node. Only Unknown is produced
-// today; the field is in the signed format so NAT detection can fill it in
-// without a format change.
+// Reachability says how others can reach a node, as the node's NAT
+// detection (node/relay) found it: a peer dialled it back at the address it
+// observed (Public), or none could (NAT: its Addrs are then relayed
+// addresses, "r-RELAYKEY.HOST:PORT", see transport.RelayAddr).
 type Reachability uint8
 
 // Reachability values.
@@ -66,7 +67,7 @@ type Entry struct {
 	Cells []CellRef
 	// Load is the node's own load estimate in permille (0..1000).
 	Load uint16
-	// Reach is a placeholder for NAT detection (ReachUnknown today).
+	// Reach is how the node can be reached (Config.Reach).
 	Reach Reachability
 	// IssuedAt is the network time (Unix ms) the node signed the entry at;
 	// it equals the envelope's time.

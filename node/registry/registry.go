@@ -56,6 +56,11 @@ type Config struct {
 	Cells func() []CellRef
 	// Load returns the node's load in 0..1; default 0.
 	Load func() float64
+	// Reach returns the node's reachability as NAT detection (node/relay)
+	// found it; default ReachUnknown. Addrs should then return the
+	// observed public address (ReachPublic) or the relayed address
+	// (ReachNAT), which is how others reach the node.
+	Reach func() Reachability
 	// Registerer receives the registry's metrics; nil disables them.
 	Registerer prometheus.Registerer
 	// Tree tunes the registry cell's PeerTree (passed to cell.Type).
@@ -120,8 +125,13 @@ func New(cfg Config) (*Registry, error) {
 		cfg.CallTimeout = 10 * time.Second
 	}
 	if cfg.Addrs == nil {
-		addr := h.Transport.Addr().String()
-		cfg.Addrs = func() []string { return []string{advertised(addr)} }
+		// Read on every publish: NAT detection may advertise another
+		// address (transport.SetAdvertised) after the registry started.
+		tr := h.Transport
+		cfg.Addrs = func() []string { return []string{advertised(tr.Addr().String())} }
+	}
+	if cfg.Reach == nil {
+		cfg.Reach = func() Reachability { return ReachUnknown }
 	}
 	if cfg.Cells == nil {
 		cfg.Cells = func() []CellRef { return []CellRef{{Name: DNA.Name, Version: DNA.Version}} }
@@ -345,7 +355,7 @@ func (r *Registry) publish() {
 		load = 0
 	}
 	e, err := Seal(r.cfg.Host.Key, r.cfg.Host.Network, Entry{
-		Addrs: r.cfg.Addrs(), Cells: r.cfg.Cells(), Load: uint16(math.Round(min(max(load, 0), 1) * MaxLoad)),
+		Addrs: r.cfg.Addrs(), Cells: r.cfg.Cells(), Reach: r.cfg.Reach(), Load: uint16(math.Round(min(max(load, 0), 1) * MaxLoad)),
 		IssuedAt: now, Seq: r.seq, ExpiresAt: now + r.cfg.TTL.Milliseconds(),
 	})
 	if err != nil {

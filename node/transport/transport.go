@@ -129,6 +129,8 @@ type Stats struct {
 	OpenConns     int    // connections alive now, both directions
 	StreamsIn     uint64 // streams peers opened to us
 	StreamsOut    uint64 // streams we opened
+	RelayedIn     uint64 // relayed connections peers opened to us through a relay
+	RelayedOut    uint64 // relayed connections we opened through a relay
 }
 
 // Transport is one node's endpoint: a UDP socket, a QUIC listener on it, a
@@ -169,13 +171,21 @@ type Transport struct {
 	connsAccepted atomic.Uint64
 	streamsIn     atomic.Uint64
 	streamsOut    atomic.Uint64
+	relayedIn     atomic.Uint64
+	relayedOut    atomic.Uint64
+	tunnels       atomic.Int64 // relayed connections open now, both directions
+	advertised    atomic.Pointer[string]
 }
 
 // poolKey names a peer: the same key at another address is another entry,
 // because the caller asked for that address.
 type poolKey struct {
 	addr netip.AddrPort
-	key  [ed25519.PublicKeySize]byte
+	// via is the relayed address ("r-RELAYKEY.HOST:PORT") for connections
+	// tunnelled through a relay, or a per-tunnel label for relayed
+	// connections peers opened to us; empty for direct UDP connections.
+	via string
+	key [ed25519.PublicKeySize]byte
 }
 
 type peerConn struct {
@@ -280,7 +290,7 @@ func Listen(cfg Config) (*Transport, error) {
 		dialing:  make(map[poolKey]*dialCall),
 	}
 	t.qconf = quicConfig(cfg)
-	t.qt = &quic.Transport{Conn: udp, StatelessResetKey: resetKey}
+	t.qt = newQUICTransport(udp, resetKey)
 	t.ln, err = t.qt.Listen(serverTLS(cert), t.qconf)
 	if err != nil {
 		_ = t.qt.Close()
@@ -289,6 +299,7 @@ func Listen(cfg Config) (*Transport, error) {
 	}
 	t.lifetime, t.stopAll = context.WithCancel(context.Background())
 	t.handlerBase, t.stopHandlers = context.WithCancel(t.lifetime)
+	t.routes[ProtoTunnel] = route{sh: t.serveTunnel}
 	t.loops.Add(1)
 	go t.acceptConns()
 	t.log.Debug("listening", "addr", udp.LocalAddr().String())
@@ -306,8 +317,37 @@ func quicConfig(cfg Config) *quic.Config {
 	}
 }
 
-// Addr is the bound UDP address; with ListenAddr ":0" it holds the real port.
-func (t *Transport) Addr() net.Addr { return t.udp.LocalAddr() }
+// Addr is how peers reach this node: the address given to SetAdvertised
+// (an observed public address, or a relayed address "r-RELAYKEY.HOST:PORT")
+// once NAT detection has set one, else the bound UDP socket, which with
+// ListenAddr ":0" holds the real port. Cells, the registry and greetings
+// publish Addr().String(), so they publish the advertised form.
+func (t *Transport) Addr() net.Addr {
+	if a := t.advertised.Load(); a != nil {
+		return advertisedAddr(*a)
+	}
+	return t.udp.LocalAddr()
+}
+
+// LocalAddr is the bound UDP socket, whatever is advertised.
+func (t *Transport) LocalAddr() net.Addr { return t.udp.LocalAddr() }
+
+// SetAdvertised sets what Addr reports; "" reverts to the bound socket. It
+// does not change what the transport listens on.
+func (t *Transport) SetAdvertised(addr string) {
+	if addr == "" {
+		t.advertised.Store(nil)
+		return
+	}
+	t.advertised.Store(&addr)
+}
+
+// advertisedAddr is a net.Addr that is only a string: a relayed address is
+// not a UDP address.
+type advertisedAddr string
+
+func (a advertisedAddr) Network() string { return "udp" }
+func (a advertisedAddr) String() string  { return string(a) }
 
 // PublicKey is this node's key, the one peers must pin to reach it.
 func (t *Transport) PublicKey() ed25519.PublicKey { return t.pub }
@@ -358,6 +398,8 @@ func (t *Transport) Stats() Stats {
 		OpenConns:     open,
 		StreamsIn:     t.streamsIn.Load(),
 		StreamsOut:    t.streamsOut.Load(),
+		RelayedIn:     t.relayedIn.Load(),
+		RelayedOut:    t.relayedOut.Load(),
 	}
 }
 
@@ -597,11 +639,19 @@ func (t *Transport) connect(ctx context.Context, addr string, key ed25519.Public
 	if err := context.Cause(ctx); err != nil {
 		return nil, false, fmt.Errorf("transport: connecting to %s: %w", addr, err)
 	}
-	ap, err := t.resolve(ctx, addr)
-	if err != nil {
-		return nil, false, err
+	var k poolKey
+	if _, _, isRelayed, perr := ParseRelayAddr(addr); isRelayed {
+		if perr != nil {
+			return nil, false, perr
+		}
+		k.via = addr
+	} else {
+		ap, err := t.resolve(ctx, addr)
+		if err != nil {
+			return nil, false, err
+		}
+		k.addr = ap
 	}
-	k := poolKey{addr: ap}
 	copy(k.key[:], key)
 
 	t.mu.Lock()
@@ -626,7 +676,11 @@ func (t *Transport) connect(ctx context.Context, addr string, key ed25519.Public
 		// The dial runs on its own goroutine and the transport's lifetime,
 		// not the caller's context: one impatient caller must not fail the
 		// others waiting on the same dial.
-		go t.dial(k, addr, append(ed25519.PublicKey(nil), key...), dc)
+		if k.via != "" {
+			go t.dialRelayed(k, addr, append(ed25519.PublicKey(nil), key...), dc)
+		} else {
+			go t.dial(k, addr, append(ed25519.PublicKey(nil), key...), dc)
+		}
 	}
 	t.mu.Unlock()
 
@@ -716,4 +770,8 @@ func (t *Transport) resolve(ctx context.Context, addr string) (netip.AddrPort, e
 		}
 	}
 	return netip.AddrPort{}, fmt.Errorf("transport: %q has no address this socket can reach", host)
+}
+
+func newQUICTransport(conn net.PacketConn, resetKey *quic.StatelessResetKey) *quic.Transport {
+	return &quic.Transport{Conn: conn, StatelessResetKey: resetKey}
 }
