@@ -86,8 +86,10 @@ type Pool struct {
 	verifier *wire.Verifier
 	anon     *cell.Client // signs infrastructure lookups with the transport's random key
 	embedded *node.Node
+	traffic  *traffic
 
 	mu        sync.Mutex
+	clock     *ClockOffset         // last measurement, nil before the first
 	endpoints map[string]*endpoint // by node key
 	lastSync  time.Time
 	lastErr   string
@@ -165,6 +167,7 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 		verifier:   wire.NewVerifier(wire.Config{Network: cfg.Network, Now: cfg.Now}),
 		endpoints:  map[string]*endpoint{},
 		refreshNow: make(chan struct{}, 1),
+		traffic:    newTraffic(),
 	}
 	p.anon = p.Client(key)
 	for _, c := range cfg.Bootstrap {
@@ -199,8 +202,9 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancel = cancel
-	p.wg.Add(1)
+	p.wg.Add(2)
 	go p.refreshLoop(bg)
+	go p.rateLoop(bg)
 	return p, nil
 }
 
@@ -251,7 +255,7 @@ func (p *Pool) Now() int64 { return p.cfg.Now() }
 // over the pool's transport, whose own random key only secures the
 // connections. Answers are verified against the pool's one replay guard.
 func (p *Pool) Client(key ed25519.PrivateKey) *cell.Client {
-	return &cell.Client{Transport: p.tr, Key: key, Network: p.cfg.Network, Verifier: p.verifier, Now: p.cfg.Now}
+	return &cell.Client{Transport: p.tr, Key: key, Network: p.cfg.Network, Verifier: p.verifier, Now: p.cfg.Now, Meter: p.traffic}
 }
 
 // Close stops the refresh, the transport and the embedded node.
@@ -287,7 +291,27 @@ func (p *Pool) refreshLoop(ctx context.Context) {
 		if err := p.Refresh(rctx); err != nil && ctx.Err() == nil {
 			p.log.Debug("endpoint refresh", "err", err)
 		}
+		// The offset to network time is shown on the Network page; once
+		// per refresh keeps it current at the cost of a few tiny requests.
+		if _, err := p.MeasureClock(rctx); err != nil && ctx.Err() == nil {
+			p.log.Debug("clock offset", "err", err)
+		}
 		cancel()
+	}
+}
+
+// rateLoop turns the byte counts into per-node rates once a second.
+func (p *Pool) rateLoop(ctx context.Context) {
+	defer p.wg.Done()
+	t := time.NewTicker(rateInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			p.traffic.sample(now)
+		}
 	}
 }
 
