@@ -2,12 +2,17 @@ package conduit
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -450,4 +455,152 @@ func TestShutdownWipes(t *testing.T) {
 	if !allZero(acct) {
 		t.Error("keys survived shutdown")
 	}
+}
+
+// clipPath is a 6 s, 320x240 VP8 WebM (noise over a test pattern, so it
+// does not compress to nothing, with a key frame every second), made with
+//
+//	ffmpeg -f lavfi -i testsrc=size=320x240:rate=25:duration=6 -vf noise=alls=20:allf=t \
+//	  -c:v libvpx -b:v 800k -g 25 -auto-alt-ref 0 -pix_fmt yuv420p -an clip.webm
+const clipPath = "testdata/clip.webm"
+
+// TestMediaRanges checks /api/media's answers to the Range requests a
+// player and a script can send, on a file stored on a real three-node
+// network: a plain range, an open one, a suffix, one running past the
+// end (clipped), ranges wholly past the end (416 with bytes */SIZE),
+// several at once (multipart/byteranges), and If-Range with a matching
+// and a stale validator.
+func TestMediaRanges(t *testing.T) {
+	clip, err := os.ReadFile(clipPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := len(clip)
+	nc := startNetwork(t, 3)
+	ts := startServer(t, func(c *Config) { c.Network = nc })
+	if st := ts.api("POST", "/api/unlock", unlockRequest{Mnemonic: testPhrase}, nil); st != http.StatusOK {
+		t.Fatalf("unlock: %d", st)
+	}
+	if st, b := ts.uploadFiles("/videos", "", map[string][]byte{"clip.webm": clip}, "clip.webm"); st != http.StatusOK {
+		t.Fatalf("upload: %d %s", st, b)
+	}
+	const media = "/api/media/videos/clip.webm"
+	whole, body := ts.getBearer(media, nil)
+	if whole.StatusCode != http.StatusOK || !bytes.Equal(body, clip) {
+		t.Fatalf("whole file: %d, %d bytes", whole.StatusCode, len(body))
+	}
+	if whole.Header.Get("Accept-Ranges") != "bytes" || !strings.HasPrefix(whole.Header.Get("Content-Type"), "video/webm") {
+		t.Fatalf("headers of the whole file: %v", whole.Header)
+	}
+	etag := whole.Header.Get("ETag")
+	lastMod := whole.Header.Get("Last-Modified")
+	if etag == "" || lastMod == "" {
+		t.Fatalf("no validators: ETag %q Last-Modified %q", etag, lastMod)
+	}
+
+	partial := func(name, rng string, hdr map[string]string, start, end int) {
+		t.Helper()
+		h := map[string]string{"Range": rng}
+		for k, v := range hdr {
+			h[k] = v
+		}
+		resp, b := ts.getBearer(media, h)
+		want := fmt.Sprintf("bytes %d-%d/%d", start, end, size)
+		if resp.StatusCode != http.StatusPartialContent || resp.Header.Get("Content-Range") != want {
+			t.Errorf("%s (%s): %d Content-Range %q, want 206 %q", name, rng, resp.StatusCode, resp.Header.Get("Content-Range"), want)
+			return
+		}
+		if !bytes.Equal(b, clip[start:end+1]) || resp.Header.Get("Content-Length") != strconv.Itoa(end+1-start) {
+			t.Errorf("%s (%s): %d bytes (Content-Length %s), not bytes %d-%d of the file", name, rng, len(b), resp.Header.Get("Content-Length"), start, end)
+		}
+	}
+	partial("first bytes", "bytes=0-99", nil, 0, 99)
+	partial("middle", fmt.Sprintf("bytes=%d-%d", size/2, size/2+65535), nil, size/2, size/2+65535)
+	partial("open range", fmt.Sprintf("bytes=%d-", size-1000), nil, size-1000, size-1)
+	partial("suffix", "bytes=-500", nil, size-500, size-1)
+	partial("suffix longer than the file", fmt.Sprintf("bytes=-%d", size+100), nil, 0, size-1)
+	partial("end past the end", fmt.Sprintf("bytes=%d-%d", size-10, size+1000), nil, size-10, size-1)
+	partial("last byte", fmt.Sprintf("bytes=%d-%d", size-1, size-1), nil, size-1, size-1)
+
+	for _, rng := range []string{fmt.Sprintf("bytes=%d-", size), fmt.Sprintf("bytes=%d-%d", size+10, size+20), "bytes=-0"} {
+		resp, _ := ts.getBearer(media, map[string]string{"Range": rng})
+		if resp.StatusCode != http.StatusRequestedRangeNotSatisfiable || resp.Header.Get("Content-Range") != fmt.Sprintf("bytes */%d", size) {
+			t.Errorf("%s: %d Content-Range %q, want 416 bytes */%d", rng, resp.StatusCode, resp.Header.Get("Content-Range"), size)
+		}
+	}
+	if resp, _ := ts.getBearer(media, map[string]string{"Range": "bytes=9-2"}); resp.StatusCode != http.StatusRequestedRangeNotSatisfiable {
+		t.Errorf("backwards range: %d, want 416", resp.StatusCode)
+	}
+	// A unit the server does not know is ignored: the whole file.
+	if resp, b := ts.getBearer(media, map[string]string{"Range": "pages=1-2"}); resp.StatusCode != http.StatusOK || len(b) != size {
+		t.Errorf("unknown range unit: %d, %d bytes", resp.StatusCode, len(b))
+	}
+
+	// Several ranges: one multipart/byteranges answer, each part with its
+	// own Content-Range.
+	resp, b := ts.getBearer(media, map[string]string{"Range": "bytes=0-9,1000-1099,-20"})
+	mt, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if resp.StatusCode != http.StatusPartialContent || err != nil || mt != "multipart/byteranges" {
+		t.Fatalf("multiple ranges: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	mr := multipart.NewReader(bytes.NewReader(b), params["boundary"])
+	wantParts := [][2]int{{0, 9}, {1000, 1099}, {size - 20, size - 1}}
+	for i := 0; ; i++ {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			if i != len(wantParts) {
+				t.Errorf("multipart answer has %d parts, want %d", i, len(wantParts))
+			}
+			break
+		}
+		if err != nil || i >= len(wantParts) {
+			t.Fatalf("part %d: %v", i, err)
+		}
+		pb, _ := io.ReadAll(p)
+		w := wantParts[i]
+		if cr := p.Header.Get("Content-Range"); cr != fmt.Sprintf("bytes %d-%d/%d", w[0], w[1], size) || !bytes.Equal(pb, clip[w[0]:w[1]+1]) {
+			t.Errorf("part %d: Content-Range %q, %d bytes", i, cr, len(pb))
+		}
+	}
+
+	// If-Range: the range only while the file is still the one the
+	// validator names; otherwise the whole (new) file.
+	partial("If-Range with the ETag", "bytes=100-199", map[string]string{"If-Range": etag}, 100, 199)
+	partial("If-Range with the date", "bytes=100-199", map[string]string{"If-Range": lastMod}, 100, 199)
+	for _, stale := range []string{`"0000000000"`, "Mon, 02 Jan 2006 15:04:05 GMT"} {
+		if resp, b := ts.getBearer(media, map[string]string{"Range": "bytes=100-199", "If-Range": stale}); resp.StatusCode != http.StatusOK || !bytes.Equal(b, clip) {
+			t.Errorf("If-Range %s: %d, %d bytes, want the whole file", stale, resp.StatusCode, len(b))
+		}
+	}
+	if resp, _ := ts.getBearer(media, map[string]string{"If-None-Match": etag}); resp.StatusCode != http.StatusNotModified {
+		t.Errorf("If-None-Match with the ETag: %d, want 304", resp.StatusCode)
+	}
+}
+
+// FuzzNormalizeRange: whatever the Range header, normalizeRange neither
+// panics nor hands ServeContent a zero suffix or another unit.
+func FuzzNormalizeRange(f *testing.F) {
+	for _, s := range []string{"", "bytes=0-99", "bytes=-0", "bytes=-0,-00", "pages=1-2", "bytes=0-9,-0,5-", "BYTES=1-", "bytes", "=", "bytes=,,"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		out, ok := normalizeRange(h)
+		if !ok {
+			if out != "" {
+				t.Fatalf("%q: refused but kept %q", h, out)
+			}
+			return
+		}
+		if out == "" {
+			return
+		}
+		if !strings.HasPrefix(out, "bytes=") {
+			t.Fatalf("%q -> %q", h, out)
+		}
+		for _, sp := range strings.Split(strings.TrimPrefix(out, "bytes="), ",") {
+			if sp = strings.TrimSpace(sp); len(sp) > 1 && sp[0] == '-' && strings.Trim(sp[1:], "0") == "" {
+				t.Fatalf("%q -> %q keeps a zero suffix", h, out)
+			}
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -434,4 +436,153 @@ func startBrowser(t *testing.T) *browserHarness {
 		}
 	}
 	return &browserHarness{ctx: ctx, shots: shots, run: run, shot: shot, phoneShot: phoneShot, darkShot: darkShot}
+}
+
+// mediaResponse is one answer to the video element's requests, as the
+// browser saw it.
+type mediaResponse struct {
+	status int
+	rng    string // the Range the browser sent
+	cr     string // Content-Range
+}
+
+// TestBrowserVideo uploads a short WebM through the Files page to a real
+// three-node network, opens its preview, plays it (currentTime advances
+// with no media error), seeks to the middle (seeked fires, currentTime is
+// near the middle, playback goes on from there) and checks the Range
+// answers the conduit gave the video element: 206 with a Content-Range
+// inside the file that matches the Range asked for.
+func TestBrowserVideo(t *testing.T) {
+	b := startBrowser(t)
+	clip, err := os.ReadFile(clipPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := startNetwork(t, 3)
+	ts := startServer(t, func(c *Config) { c.Network = nc; c.StatusInterval = time.Hour })
+	if st := ts.api("POST", "/api/unlock", unlockRequest{Mnemonic: testPhrase}, nil); st != http.StatusOK {
+		t.Fatalf("unlock: %d", st)
+	}
+	abs, err := filepath.Abs(clipPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	var media []mediaResponse
+	ranges := map[network.RequestID]string{}
+	hdr := func(h network.Headers, k string) string {
+		for name, v := range h {
+			if strings.EqualFold(name, k) {
+				s, _ := v.(string)
+				return s
+			}
+		}
+		return ""
+	}
+	chromedp.ListenTarget(b.ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			if strings.Contains(ev.Request.URL, "/api/media/") {
+				ranges[ev.RequestID] = hdr(ev.Request.Headers, "Range")
+			}
+		case *network.EventResponseReceived:
+			if strings.Contains(ev.Response.URL, "/api/media/") {
+				media = append(media, mediaResponse{status: int(ev.Response.Status), rng: ranges[ev.RequestID], cr: hdr(ev.Response.Headers, "Content-Range")})
+			}
+		}
+	})
+	run := b.run
+	// A slow link (about 1.5 times the video's bit rate), so the middle
+	// has not arrived when the seek asks for it.
+	run("enable log", cdplog.Enable(), network.Enable(),
+		network.EmulateNetworkConditions(false, 20, 150_000, 1_000_000))
+	run("upload the video",
+		chromedp.Navigate(ts.URL()),
+		chromedp.WaitVisible(`nav a[href="/files"]`),
+		chromedp.Navigate(ts.Origin()+"/files"),
+		chromedp.WaitVisible("#upload-input"),
+		chromedp.SetUploadFiles("#upload-input", []string{abs}),
+		chromedp.Click("#upload-button"),
+		chromedp.WaitVisible("#file-table"),
+	)
+	var duration float64
+	run("open the preview",
+		chromedp.Click(`//a[text()="clip.webm"]`, chromedp.BySearch),
+		chromedp.WaitVisible("#preview-media"),
+		chromedp.Poll(`(() => { const v = document.getElementById("preview-media");
+			if (v.error) { throw new Error("media error " + v.error.code + ": " + v.error.message); }
+			return v.readyState >= 1 && isFinite(v.duration) ? v.duration : 0; })()`, &duration, chromedp.WithPollingTimeout(90*time.Second)),
+	)
+	if duration < 5.5 || duration > 6.5 {
+		t.Fatalf("the video's duration is %v s, want 6", duration)
+	}
+	// Muted, so that the autoplay policy lets a script start it.
+	var played float64
+	run("play",
+		chromedp.Evaluate(`(() => { const v = document.getElementById("preview-media");
+			window.seekedAt = -1;
+			v.addEventListener("seeked", () => { window.seekedAt = v.currentTime; });
+			v.muted = true; v.play(); })()`, nil),
+		chromedp.Poll(`(() => { const v = document.getElementById("preview-media");
+			if (v.error) { throw new Error("media error " + v.error.code); }
+			return v.currentTime > 0.5 ? v.currentTime : 0; })()`, &played, chromedp.WithPollingTimeout(90*time.Second)),
+	)
+	mid := duration / 2
+	var seekedAt, after float64
+	run("seek to the middle",
+		chromedp.Evaluate(`(() => { const v = document.getElementById("preview-media"); v.pause(); v.currentTime = v.duration / 2; })()`, nil),
+		chromedp.Poll(`window.seekedAt >= 0 ? window.seekedAt : false`, &seekedAt, chromedp.WithPollingTimeout(90*time.Second)),
+		chromedp.Evaluate(`document.getElementById("preview-media").play()`, nil),
+		chromedp.Poll(`(() => { const v = document.getElementById("preview-media");
+			if (v.error) { throw new Error("media error " + v.error.code); }
+			return v.currentTime > window.seekedAt + 0.3 ? v.currentTime : 0; })()`, &after, chromedp.WithPollingTimeout(90*time.Second)),
+		chromedp.Evaluate(`document.getElementById("preview-media").pause()`, nil),
+		b.shot("video"),
+	)
+	if seekedAt < mid-0.5 || seekedAt > mid+0.5 {
+		t.Errorf("seeked to %v s, want about %v", seekedAt, mid)
+	}
+	t.Logf("played to %.2f s, seeked to %.2f s, then played on to %.2f s", played, seekedAt, after)
+
+	mu.Lock()
+	defer mu.Unlock()
+	size := len(clip)
+	partials, pastStart := 0, false
+	crPattern := regexp.MustCompile(`^bytes (\d+)-(\d+)/(\d+)$`)
+	for _, m := range media {
+		t.Logf("media answer: %d Range %q Content-Range %q", m.status, m.rng, m.cr)
+		switch m.status {
+		case http.StatusOK:
+			continue
+		case http.StatusPartialContent:
+		default:
+			t.Errorf("the video element got a %d", m.status)
+			continue
+		}
+		partials++
+		sm := crPattern.FindStringSubmatch(m.cr)
+		if sm == nil {
+			t.Errorf("206 with Content-Range %q", m.cr)
+			continue
+		}
+		start, _ := strconv.Atoi(sm[1])
+		end, _ := strconv.Atoi(sm[2])
+		total, _ := strconv.Atoi(sm[3])
+		if total != size || start > end || end >= size {
+			t.Errorf("Content-Range %q for a %d-byte file", m.cr, size)
+		}
+		pastStart = pastStart || start > 0
+		if want := "bytes=" + sm[1] + "-"; m.rng != "" && !strings.HasPrefix(m.rng, want) {
+			t.Errorf("asked %q, answered %q", m.rng, m.cr)
+		}
+	}
+	if partials == 0 {
+		t.Error("the video element never got a 206: the conduit did not answer its Range requests")
+	}
+	if !pastStart {
+		t.Error("the video element never asked for a range past the start (the WebM's cues are at its end)")
+	}
 }

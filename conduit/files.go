@@ -53,6 +53,31 @@ func previewKind(name string) string {
 	return ""
 }
 
+// mediaTypes are the Content-Types /api/media sends for previewable
+// files, fixed here rather than taken from the machine's mime.types,
+// which differ (one Debian table calls .webm audio) and decide whether a
+// player accepts the file.
+var mediaTypes = map[string]string{
+	".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+	".webp": "image/webp", ".avif": "image/avif", ".bmp": "image/bmp",
+	".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".oga": "audio/ogg", ".wav": "audio/wav",
+	".flac": "audio/flac", ".m4a": "audio/mp4", ".opus": "audio/ogg",
+	".mp4": "video/mp4", ".webm": "video/webm", ".ogv": "video/ogg", ".m4v": "video/mp4", ".mov": "video/quicktime",
+	".pdf": "application/pdf",
+}
+
+// mediaType is the Content-Type of a previewable file; text is always
+// plain text, whatever its extension says.
+func mediaType(name string) string {
+	if previewKind(name) == "text" {
+		return "text/plain; charset=utf-8"
+	}
+	if t, ok := mediaTypes[strings.ToLower(path.Ext(name))]; ok {
+		return t
+	}
+	return "application/octet-stream"
+}
+
 // cleanPath makes p an absolute tree path ("/a/b"), refusing names the
 // file tree would refuse, so the person hears about it before any upload.
 func cleanPath(p string) (string, error) {
@@ -375,15 +400,51 @@ func (s *Server) apiMedia(w http.ResponseWriter, r *http.Request) {
 		s.writeFilesError(w, err)
 		return
 	}
-	if previewKind(p) == "text" {
-		// Text inline as text/plain only, whatever the extension says.
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	rng, ok := normalizeRange(r.Header.Get("Range"))
+	if !ok {
+		w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(e.Size, 10))
+		writeJSON(w, http.StatusRequestedRangeNotSatisfiable, apiError{Error: "no byte of that range is in the file", Code: "bad_range"})
+		return
 	}
+	if rng == "" {
+		r.Header.Del("Range")
+	} else {
+		r.Header.Set("Range", rng)
+	}
+	w.Header().Set("Content-Type", mediaType(p))
 	// A sandbox on the file itself, in case it is opened on its own tab.
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; img-src 'self'; media-src 'self'; sandbox")
 	f.Handler(func(*http.Request) (*shard.Manifest, string, time.Time, error) {
 		return m, e.Name, time.UnixMilli(e.MTime), nil
 	}).ServeHTTP(w, r)
+}
+
+// normalizeRange prepares a Range header for http.ServeContent, which
+// gets two cases wrong: a unit other than bytes must be ignored (RFC 9110
+// 14.2), not refused; and a zero-length suffix ("-0") is unsatisfiable,
+// not a 206 with an impossible Content-Range. It returns the header to
+// use ("" for none) and false when nothing in it can be satisfied.
+func normalizeRange(h string) (string, bool) {
+	if h == "" {
+		return "", true
+	}
+	unit, set, found := strings.Cut(h, "=")
+	if !found || !strings.EqualFold(strings.TrimSpace(unit), "bytes") {
+		return "", true
+	}
+	specs := strings.Split(set, ",")
+	kept := specs[:0]
+	for _, sp := range specs {
+		sp = strings.TrimSpace(sp)
+		if strings.HasPrefix(sp, "-") && strings.Trim(sp[1:], "0") == "" && len(sp) > 1 {
+			continue // "-0", "-00": no bytes
+		}
+		kept = append(kept, sp)
+	}
+	if len(kept) == 0 {
+		return "", false
+	}
+	return "bytes=" + strings.Join(kept, ","), true
 }
 
 // pathRequest is the body of delete and mkdir.
