@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"crypto/ed25519"
 	"fmt"
 )
 
@@ -11,32 +10,48 @@ const (
 )
 
 // Vote is one witness's signature on a block hash: "this block is valid
-// and the only one I will ever sign for its (account, sequence)".
+// and the only one I will ever sign for its (account, sequence)". A witness
+// signs a batch of votes at once: Sig covers the root of a Merkle tree over
+// the batch's block hashes and Path leads from Block to that root (empty
+// for a vote signed alone). Either way the statement is the same for every
+// block in the batch, so safety is unchanged (DESIGN.md, "Batched votes").
 type Vote struct {
 	Witness uint16 // index into the genesis witness set
 	Block   Hash
+	Path    []Hash
 	Sig     Signature
 }
 
-func voteDigest(g Hash, block Hash) Hash { return hashWith(voteDomain, g[:], block[:]) }
+func voteDigest(g Hash, root Hash) Hash { return hashWith(voteDomain, g[:], root[:]) }
 
 // VerifyVote checks a vote's signature against the genesis witness set.
+// Signatures over a batch root are verified once per process (a cache of
+// successful checks), not once per block.
 func VerifyVote(g *Genesis, v Vote) error {
-	if int(v.Witness) >= len(g.Witnesses) {
-		return fmt.Errorf("vote by witness %d: %w", v.Witness, ErrUnknownWitness)
+	return verifyWitnessSig(g, v.Witness, v.Block, v.Path, &v.Sig)
+}
+
+func verifyWitnessSig(g *Genesis, w uint16, block Hash, path []Hash, sig *Signature) error {
+	if int(w) >= len(g.Witnesses) {
+		return fmt.Errorf("vote by witness %d: %w", w, ErrUnknownWitness)
 	}
-	d := voteDigest(g.hash, v.Block)
-	if !ed25519.Verify(g.Witnesses[v.Witness], d[:], v.Sig[:]) {
-		return fmt.Errorf("vote by witness %d: %w", v.Witness, ErrBadSignature)
+	if len(path) > MaxVotePath {
+		return fmt.Errorf("vote by witness %d: path of %d: %w", w, len(path), ErrMalformed)
+	}
+	d := voteDigest(g.hash, VoteRoot(block, path))
+	if !g.verifyWitness(w, d, sig) {
+		return fmt.Errorf("vote by witness %d: %w", w, ErrBadSignature)
 	}
 	return nil
 }
 
-// Encode returns the vote's bytes: witness u16 | block [32] | sig [64].
+// Encode returns the vote's bytes:
+// witness u16 | block [32] | path length u8 | path [32]* | sig [64].
 func (v Vote) Encode() []byte {
 	var w writer
 	w.u16(v.Witness)
 	w.hash(v.Block)
+	w.path(v.Path)
 	w.sig(v.Sig)
 	return w.b
 }
@@ -44,13 +59,15 @@ func (v Vote) Encode() []byte {
 // DecodeVote decodes a vote (signature not checked).
 func DecodeVote(data []byte) (Vote, error) {
 	r := reader{b: data}
-	v := Vote{Witness: r.u16("witness"), Block: r.hash("block"), Sig: r.sig("signature")}
+	v := Vote{Witness: r.u16("witness"), Block: r.hash("block"), Path: r.path("vote path")}
+	v.Sig = r.sig("signature")
 	return v, r.done("vote")
 }
 
 // WitnessSig is one signature inside a certificate.
 type WitnessSig struct {
 	Witness uint16
+	Path    []Hash // from the block to the root the witness signed
 	Sig     Signature
 }
 
@@ -58,7 +75,8 @@ type WitnessSig struct {
 // block is final: no other block can be certified for its (account, seq)
 // unless more than f witnesses misbehave, and then their signatures prove it.
 //
-// Layout: block length u32 | block | count u8 | (witness u16 | sig [64])*
+// Layout: block length u32 | block | count u8 |
+// (witness u16 | path length u8 | path [32]* | sig [64])*
 // with witness indices strictly ascending, so the encoding is canonical.
 type Certificate struct {
 	Block *Block
@@ -79,12 +97,17 @@ func (c *Certificate) BlockHash() Hash {
 func (c *Certificate) Encode() []byte {
 	blk := c.Block.Encode()
 	var w writer
-	w.b = make([]byte, 0, 4+len(blk)+1+len(c.Sigs)*66)
+	n := 4 + len(blk) + 1
+	for _, s := range c.Sigs {
+		n += 67 + 32*len(s.Path)
+	}
+	w.b = make([]byte, 0, n)
 	w.u32(uint32(len(blk)))
 	w.bytes(blk)
 	w.u8(uint8(len(c.Sigs)))
 	for _, s := range c.Sigs {
 		w.u16(s.Witness)
+		w.path(s.Path)
 		w.sig(s.Sig)
 	}
 	return w.b
@@ -112,7 +135,8 @@ func DecodeCertificate(data []byte) (*Certificate, error) {
 		return nil, fmt.Errorf("decode certificate: %d signatures: %w", count, ErrMalformed)
 	}
 	for i := 0; i < count && r.err == nil; i++ {
-		s := WitnessSig{Witness: r.u16("witness"), Sig: r.sig("witness signature")}
+		s := WitnessSig{Witness: r.u16("witness"), Path: r.path("witness path")}
+		s.Sig = r.sig("witness signature")
 		if r.err == nil && i > 0 && s.Witness <= c.Sigs[i-1].Witness {
 			return nil, fmt.Errorf("decode certificate: witness indices not strictly ascending: %w", ErrNonCanonical)
 		}
@@ -133,7 +157,7 @@ func (c *Certificate) Verify(g *Genesis, skip int) error {
 	if c.Block.Genesis != g.hash {
 		return fmt.Errorf("certificate: %w", ErrWrongNetwork)
 	}
-	d := voteDigest(g.hash, c.BlockHash())
+	h := c.BlockHash()
 	valid := 0
 	for i, s := range c.Sigs {
 		if int(s.Witness) >= len(g.Witnesses) {
@@ -151,8 +175,8 @@ func (c *Certificate) Verify(g *Genesis, skip int) error {
 			valid++
 			continue
 		}
-		if !ed25519.Verify(g.Witnesses[s.Witness], d[:], s.Sig[:]) {
-			return fmt.Errorf("certificate signature by witness %d: %w", s.Witness, ErrBadSignature)
+		if err := verifyWitnessSig(g, s.Witness, h, s.Path, &s.Sig); err != nil {
+			return fmt.Errorf("certificate: %w", err)
 		}
 		valid++
 	}
@@ -167,12 +191,12 @@ type CertBuilder struct {
 	g     *Genesis
 	block *Block
 	hash  Hash
-	sigs  map[uint16]Signature
+	sigs  map[uint16]Vote
 }
 
 // NewCertBuilder starts collecting votes for b.
 func NewCertBuilder(g *Genesis, b *Block) *CertBuilder {
-	return &CertBuilder{g: g, block: b, hash: b.Hash(), sigs: make(map[uint16]Signature)}
+	return &CertBuilder{g: g, block: b, hash: b.Hash(), sigs: make(map[uint16]Vote)}
 }
 
 // Add checks a vote and adds it. It returns the certificate once a quorum
@@ -189,7 +213,7 @@ func (cb *CertBuilder) Add(v Vote) (*Certificate, error) {
 	if err := VerifyVote(cb.g, v); err != nil {
 		return nil, err
 	}
-	cb.sigs[v.Witness] = v.Sig
+	cb.sigs[v.Witness] = v
 	return cb.cert(), nil
 }
 
@@ -199,8 +223,8 @@ func (cb *CertBuilder) cert() *Certificate {
 	}
 	c := &Certificate{Block: cb.block, hash: cb.hash}
 	for i := range uint16(len(cb.g.Witnesses)) {
-		if s, ok := cb.sigs[i]; ok {
-			c.Sigs = append(c.Sigs, WitnessSig{Witness: i, Sig: s})
+		if v, ok := cb.sigs[i]; ok {
+			c.Sigs = append(c.Sigs, WitnessSig{Witness: i, Path: v.Path, Sig: v.Sig})
 		}
 	}
 	return c
@@ -210,10 +234,11 @@ func (cb *CertBuilder) cert() *Certificate {
 // the same (account, sequence): anyone holding the genesis can check it,
 // and the witness set's governance can remove the witness for it.
 type Equivocation struct {
-	Witness uint16
-	A, B    *Block
-	SigA    Signature
-	SigB    Signature
+	Witness      uint16
+	A, B         *Block
+	PathA, PathB []Hash // inclusion paths of the batched votes
+	SigA         Signature
+	SigB         Signature
 }
 
 // Verify checks the evidence.
@@ -228,27 +253,29 @@ func (e *Equivocation) Verify(g *Genesis) error {
 	if ha == hb {
 		return fmt.Errorf("equivocation: same block: %w", ErrNotEquivocation)
 	}
-	if err := VerifyVote(g, Vote{Witness: e.Witness, Block: ha, Sig: e.SigA}); err != nil {
+	if err := VerifyVote(g, Vote{Witness: e.Witness, Block: ha, Path: e.PathA, Sig: e.SigA}); err != nil {
 		return fmt.Errorf("equivocation, first vote: %w", err)
 	}
-	if err := VerifyVote(g, Vote{Witness: e.Witness, Block: hb, Sig: e.SigB}); err != nil {
+	if err := VerifyVote(g, Vote{Witness: e.Witness, Block: hb, Path: e.PathB, Sig: e.SigB}); err != nil {
 		return fmt.Errorf("equivocation, second vote: %w", err)
 	}
 	return nil
 }
 
-// Encode returns the evidence's bytes:
-// witness u16 | len u32 | block A | sig A | len u32 | block B | sig B.
+// Encode returns the evidence's bytes: witness u16 |
+// (len u32 | block | path length u8 | path [32]* | sig [64]) for A, then B.
 func (e *Equivocation) Encode() []byte {
 	var w writer
 	w.u16(e.Witness)
 	for _, p := range []struct {
-		b *Block
-		s Signature
-	}{{e.A, e.SigA}, {e.B, e.SigB}} {
+		b    *Block
+		path []Hash
+		s    Signature
+	}{{e.A, e.PathA, e.SigA}, {e.B, e.PathB, e.SigB}} {
 		raw := p.b.Encode()
 		w.u32(uint32(len(raw)))
 		w.bytes(raw)
+		w.path(p.path)
 		w.sig(p.s)
 	}
 	return w.b
@@ -271,11 +298,12 @@ func DecodeEquivocation(data []byte) (*Equivocation, error) {
 		if err != nil {
 			return nil, fmt.Errorf("decode equivocation: %w", err)
 		}
+		path := r.path("path")
 		s := r.sig("signature")
 		if i == 0 {
-			e.A, e.SigA = b, s
+			e.A, e.PathA, e.SigA = b, path, s
 		} else {
-			e.B, e.SigB = b, s
+			e.B, e.PathB, e.SigB = b, path, s
 		}
 	}
 	if err := r.done("equivocation"); err != nil {
@@ -297,7 +325,7 @@ func FindEquivocations(g *Genesis, a, b *Certificate) []*Equivocation {
 			if sa.Witness != sb.Witness {
 				continue
 			}
-			e := &Equivocation{Witness: sa.Witness, A: a.Block, B: b.Block, SigA: sa.Sig, SigB: sb.Sig}
+			e := &Equivocation{Witness: sa.Witness, A: a.Block, B: b.Block, PathA: sa.Path, PathB: sb.Path, SigA: sa.Sig, SigB: sb.Sig}
 			if e.Verify(g) == nil {
 				out = append(out, e)
 			}

@@ -69,6 +69,15 @@ func (w *writer) sig(s Signature)  { w.b = append(w.b, s[:]...) }
 func (w *writer) amount(a Amount)  { w.u64(uint64(a)) }
 func (w *writer) str8(s string)    { w.u8(uint8(len(s))); w.b = append(w.b, s...) }
 
+// path writes a vote inclusion path: count u8 | hashes. Callers keep it
+// within MaxVotePath.
+func (w *writer) path(p []Hash) {
+	w.u8(uint8(len(p)))
+	for _, h := range p {
+		w.hash(h)
+	}
+}
+
 // reader decodes the layout; the first error sticks so decoders read a
 // whole structure and check once.
 type reader struct {
@@ -142,6 +151,24 @@ func (r *reader) acct(what string) (a AccountID) {
 func (r *reader) sig(what string) (s Signature) {
 	copy(s[:], r.take(64, what))
 	return s
+}
+
+// path reads a vote inclusion path (nil when empty, so decoding and
+// encoding again is the identity).
+func (r *reader) path(what string) []Hash {
+	n := int(r.u8(what))
+	if r.err != nil || n == 0 {
+		return nil
+	}
+	if n > MaxVotePath {
+		r.fail(what + " too long")
+		return nil
+	}
+	p := make([]Hash, n)
+	for i := range p {
+		p[i] = r.hash(what)
+	}
+	return p
 }
 
 // done reports the sticky error or trailing bytes: a decoder that accepted

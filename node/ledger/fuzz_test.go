@@ -31,6 +31,9 @@ func seedObjects(f *testing.F) (blocks [][]byte, certs [][]byte, g *Genesis) {
 			vd := voteDigest(g.Hash(), b.Hash())
 			ws := WitnessSig{Witness: uint16(w)}
 			copy(ws.Sig[:], ed25519Sign(testKey("witness", w), vd[:]))
+			if w == 2 && i%2 == 1 {
+				ws.Path = []Hash{{9}, {byte(i)}} // a batched vote's path
+			}
 			c.Sigs = append(c.Sigs, ws)
 		}
 		certs = append(certs, c.Encode())
@@ -96,6 +99,7 @@ func FuzzDecodeVoucher(f *testing.F) {
 
 func FuzzDecodeVote(f *testing.F) {
 	f.Add(Vote{Witness: 2, Block: Hash{1}}.Encode())
+	f.Add(Vote{Witness: 1, Block: Hash{1}, Path: []Hash{{2}, {3}}}.Encode())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := DecodeVote(data)
 		if err != nil {
@@ -112,6 +116,7 @@ func FuzzDecodeEquivocation(f *testing.F) {
 	a, _ := DecodeBlock(blocks[0])
 	b, _ := DecodeBlock(blocks[1])
 	f.Add((&Equivocation{Witness: 1, A: a, B: b}).Encode())
+	f.Add((&Equivocation{Witness: 1, A: a, B: b, PathA: []Hash{{1}}, PathB: []Hash{{2}, {3}}}).Encode())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, err := DecodeEquivocation(data)
 		if err != nil {

@@ -96,6 +96,7 @@ type Genesis struct {
 	treasury Amount // supply left in the treasury after allocations
 	f, q     int
 	witIndex map[AccountID]int
+	sigs     *sigCache // witness signatures verified by this process
 	auditors map[AccountID]bool
 }
 
@@ -187,6 +188,7 @@ func (g *Genesis) init() error {
 	// one) whatever n is: 2q - n >= f+1. For n = 3f+1 this is q = 2f+1.
 	g.q = (n + g.f + 2) / 2
 	g.hash = hashWith(genesisDomain, g.encode())
+	g.sigs = newSigCache()
 	return nil
 }
 

@@ -94,6 +94,10 @@ func (w *Witness) Vote(b *Block, now uint64) (Vote, error) {
 	return vs[0], errs[0]
 }
 
+// maxVoteTree bounds one signed batch: paths of at most 12 hashes keep
+// votes and certificates small while one signature still covers thousands.
+const maxVoteTree = 1 << 12
+
 // VoteBatch votes on several blocks with one durable write: the fsync is
 // the dominant cost of a vote, so the runtime gathers the requests that
 // arrive while the previous write is in progress (group commit). Blocks
@@ -123,6 +127,12 @@ func (w *Witness) VoteBatch(blocks []*Block, now uint64) ([]Vote, []error) {
 			w.failed = fmt.Errorf("%w: %w", ErrWitnessFailed, err)
 		}
 	}
+	// One signature over a Merkle root of every block voted in this batch:
+	// signing is the other large per-vote cost after the fsync. The
+	// votes were all persisted above, so the root commits only to blocks
+	// this witness has durably locked.
+	var ok []int
+	var leaves []Hash
 	for i := range blocks {
 		if errs[i] != nil {
 			continue
@@ -131,9 +141,22 @@ func (w *Witness) VoteBatch(blocks []*Block, now uint64) ([]Vote, []error) {
 			errs[i] = w.failed
 			continue
 		}
-		d := voteDigest(w.g.hash, hashes[i])
-		votes[i] = Vote{Witness: w.index, Block: hashes[i]}
-		copy(votes[i].Sig[:], ed25519.Sign(w.key, d[:]))
+		ok = append(ok, i)
+		leaves = append(leaves, hashes[i])
+	}
+	if len(ok) == 0 {
+		return votes, errs
+	}
+	for len(ok) > 0 {
+		n := min(len(ok), maxVoteTree)
+		root, paths := buildVoteTree(leaves[:n])
+		d := voteDigest(w.g.hash, root)
+		var sig Signature
+		copy(sig[:], ed25519.Sign(w.key, d[:]))
+		for k, i := range ok[:n] {
+			votes[i] = Vote{Witness: w.index, Block: hashes[i], Path: paths[k], Sig: sig}
+		}
+		ok, leaves = ok[n:], leaves[n:]
 	}
 	return votes, errs
 }

@@ -268,7 +268,7 @@ func TestVoteSurvivesReopen(t *testing.T) {
 		t.Fatalf("after reopen, conflicting block: %v", err)
 	}
 	again, err := n.ws[0].Vote(a, n.now)
-	if err != nil || again != va {
+	if err != nil || !bytes.Equal(again.Encode(), va.Encode()) {
 		t.Fatalf("after reopen, same block: %v", err)
 	}
 }

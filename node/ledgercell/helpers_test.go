@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -63,6 +64,23 @@ func testGenesis(tb testing.TB, nUsers int) *ledger.Genesis {
 		tb.Fatal(err)
 	}
 	return g
+}
+
+// ownGenesis parses the genesis again, as another process would: each node
+// and client then has its own cache of verified witness signatures, so
+// tests and benchmarks in one process do not share checks that separate
+// machines could not.
+func ownGenesis(tb testing.TB, g *ledger.Genesis) *ledger.Genesis {
+	tb.Helper()
+	js, err := json.Marshal(g)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	own, err := ledger.ParseGenesis(js)
+	if err != nil || own.Hash() != g.Hash() {
+		tb.Fatalf("genesis does not parse back to itself: %v", err)
+	}
+	return own
 }
 
 // tnode is one real node running the ledger cell on QUIC at 127.0.0.1.
@@ -137,7 +155,7 @@ func (n *testNet) start(i int) {
 	nd.addr = tr.Addr().String()
 	host := cell.Host{Key: nd.key, Network: testNetwork, Transport: tr, Now: nowMs, Logger: quietLogger().With("node", nd.name),
 		Verifier: wire.NewVerifier(wire.Config{Network: testNetwork, Now: nowMs})}
-	cfg := Config{Host: host, Genesis: n.g, StorePath: filepath.Join(n.dir, nd.name+".db"),
+	cfg := Config{Host: host, Genesis: ownGenesis(t, n.g), StorePath: filepath.Join(n.dir, nd.name+".db"),
 		Witnesses:    func(context.Context) ([]cell.Target, error) { return n.witnessTargets(), nil },
 		Tree:         peertree.Config{Heartbeat: 100 * time.Millisecond, MergeProbe: time.Second},
 		SyncInterval: 500 * time.Millisecond, CallTimeout: 3 * time.Second}
@@ -265,7 +283,7 @@ func (n *testNet) client(i int) *Client {
 	}
 	caller := &cell.Client{Transport: tr, Key: testKey("user", i), Network: testNetwork, Now: nowMs,
 		Verifier: wire.NewVerifier(wire.Config{Network: testNetwork, Now: nowMs})}
-	c := NewClient(ClientConfig{Genesis: n.g, Caller: caller,
+	c := NewClient(ClientConfig{Genesis: ownGenesis(n.t, n.g), Caller: caller,
 		Witnesses: func(context.Context) ([]cell.Target, error) { return n.witnessTargets(), nil },
 		Timeout:   5 * time.Second})
 	n.t.Cleanup(func() { c.Close(); tr.Close() })
