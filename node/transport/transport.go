@@ -175,6 +175,7 @@ type Transport struct {
 	relayedOut    atomic.Uint64
 	tunnels       atomic.Int64 // relayed connections open now, both directions
 	advertised    atomic.Pointer[string]
+	shortcuts     map[string]netip.AddrPort // relayed address -> direct address found by hole punching; guarded by mu
 }
 
 // poolKey names a peer: the same key at another address is another entry,
@@ -645,6 +646,9 @@ func (t *Transport) connect(ctx context.Context, addr string, key ed25519.Public
 			return nil, false, perr
 		}
 		k.via = addr
+		if pc := t.shortcut(addr, key); pc != nil {
+			return pc, true, nil
+		}
 	} else {
 		ap, err := t.resolve(ctx, addr)
 		if err != nil {
@@ -774,4 +778,43 @@ func (t *Transport) resolve(ctx context.Context, addr string) (netip.AddrPort, e
 
 func newQUICTransport(conn net.PacketConn, resetKey *quic.StatelessResetKey) *quic.Transport {
 	return &quic.Transport{Conn: conn, StatelessResetKey: resetKey}
+}
+
+// SetShortcut makes requests to the relayed address relayed use a live
+// direct connection to the same key at direct, found by hole punching,
+// while one exists; when it dies they go through the relay again. An
+// empty direct removes the shortcut.
+func (t *Transport) SetShortcut(relayed, direct string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if direct == "" {
+		delete(t.shortcuts, relayed)
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(direct)
+	if err != nil {
+		return fmt.Errorf("transport: shortcut %q: %w", direct, err)
+	}
+	if t.shortcuts == nil {
+		t.shortcuts = map[string]netip.AddrPort{}
+	}
+	t.shortcuts[relayed] = normalize(ap)
+	return nil
+}
+
+// shortcut returns the live direct connection standing in for a relayed
+// address, if any.
+func (t *Transport) shortcut(addr string, key ed25519.PublicKey) *peerConn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ap, ok := t.shortcuts[addr]
+	if !ok {
+		return nil
+	}
+	k := poolKey{addr: ap}
+	copy(k.key[:], key)
+	if pc := t.pool[k]; pc != nil && pc.usable() {
+		return pc
+	}
+	return nil
 }
