@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,8 @@ import (
 	"time"
 
 	"github.com/borgios/borgios/node/identity"
+	"github.com/borgios/borgios/node/ledger"
+	"github.com/borgios/borgios/node/ledgercell"
 )
 
 func TestAPICreateLockUnlock(t *testing.T) {
@@ -603,4 +606,101 @@ func FuzzNormalizeRange(f *testing.F) {
 			}
 		}
 	})
+}
+
+// payReward has a fresh node bound to owner claim a reward for a
+// delivery a third key confirmed, as a node does on its own chain; the
+// payout goes in flight to owner. It returns the node's address and the
+// amount.
+func payReward(t *testing.T, nc *NetworkClient, owner *identity.Keys, gib uint64) (string, ledger.Amount) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	nodePub, nodeKey, _ := ed25519.GenerateKey(nil)
+	_, readerKey, _ := ed25519.GenerateKey(nil)
+	p := nc.Pool()
+	targets := p.Endpoints(ledgercell.DNA.Name)
+	if len(targets) == 0 {
+		t.Fatal("no ledger endpoint")
+	}
+	caller := p.Client(nodeKey)
+	g, err := ledgercell.FetchGenesis(ctx, caller, targets[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bind := ledger.NewBindingRequest(g.Hash(), nodeKey, ledger.AccountID(owner.AccountPublic()))
+	if err := bind.SignOwner(owner.Account); err != nil {
+		t.Fatal(err)
+	}
+	content := ledger.Hash{7, 7, 7}
+	proof := ledger.ServiceProof{Genesis: g.Hash(), Kind: ledger.ProofDelivery, Node: ledger.AccountID(nodePub),
+		Expected: content, Observed: content, Bytes: gib << 30, Period: 1}
+	proof.Sign(readerKey)
+	amt, err := proof.Earnings(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ledgercell.NewClient(ledgercell.ClientConfig{Genesis: g, Caller: caller, Submit: &targets[0], Peers: targets, Timeout: 30 * time.Second})
+	defer c.Close()
+	// Right after start the submitting node may not know the other
+	// witnesses yet; a refused block costs nothing, so try again.
+	for {
+		_, err := c.Append(ctx, &ledger.Reward{Proof: proof, Binding: bind, Amount: amt})
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("reward: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return identity.Address(nodePub), amt
+}
+
+// TestWalletEarnings: a reward a node bound to the person claims shows
+// in /api/wallet's earnings and on the page under Earnings of my nodes,
+// waiting until received and credited after; the balance rises by it.
+func TestWalletEarnings(t *testing.T) {
+	keys := testKeys(t)
+	nc := startNetwork(t, 3, ledger.Allocation{Account: ledger.AccountID(keys.AccountPublic()), Amount: 10 * ledger.MicroPerShell})
+	ts := startServer(t, func(c *Config) { c.Network = nc })
+	if st := ts.api("POST", "/api/unlock", unlockRequest{Mnemonic: testPhrase}, nil); st != http.StatusOK {
+		t.Fatalf("unlock: %d", st)
+	}
+	var wj walletJSON
+	if st := ts.api("GET", "/api/wallet", nil, &wj); st != http.StatusOK || len(wj.Earnings) != 0 {
+		t.Fatalf("wallet before: %d %+v", st, wj)
+	}
+	_, page := ts.get("/wallet")
+	if !strings.Contains(page, `id="no-earnings"`) {
+		t.Fatal("the wallet page does not say there are no earnings yet")
+	}
+	nodeAddr, amt := payReward(t, nc, keys, 4)
+	nodeAddr2, amt2 := payReward(t, nc, keys, 1)
+	ts.api("GET", "/api/wallet", nil, &wj)
+	if len(wj.Earnings) != 2 || wj.Sum != amt+amt2 {
+		t.Fatalf("after two rewards: %+v", wj)
+	}
+	byNode := map[string]earningJSON{}
+	for _, e := range wj.Earnings {
+		byNode[e.Node] = e
+	}
+	if e := byNode[nodeAddr]; e.Amount != amt || e.Work != "delivery" || e.Bytes != 4<<30 || e.Credited {
+		t.Fatalf("earning of the first node: %+v", e)
+	}
+	if e := byNode[nodeAddr2]; e.Amount != amt2 {
+		t.Fatalf("earning of the second node: %+v", e)
+	}
+	_, page = ts.get("/wallet")
+	if !strings.Contains(page, `data-node="`+nodeAddr+`"`) || !strings.Contains(page, amt.String()+" shells") {
+		t.Fatalf("the wallet page does not show the node's earnings:\n%s", page)
+	}
+	var ct certJSON
+	if st := ts.api("POST", "/api/wallet/receive", nil, &ct); st != http.StatusOK || ct.Kind != "receive" {
+		t.Fatalf("receive: %d %+v", st, ct)
+	}
+	ts.api("GET", "/api/wallet", nil, &wj)
+	if wj.Balance != 10*ledger.MicroPerShell+amt+amt2 || len(wj.Earnings) != 2 || !wj.Earnings[0].Credited || !wj.Earnings[1].Credited {
+		t.Fatalf("after receiving: %+v", wj)
+	}
 }

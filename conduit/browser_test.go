@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/borgios/borgios/node/identity"
+	"github.com/borgios/borgios/node/ledger"
 )
 
 // findChromium returns a Chromium or Chrome binary, or "".
@@ -584,5 +585,152 @@ func TestBrowserVideo(t *testing.T) {
 	}
 	if !pastStart {
 		t.Error("the video element never asked for a range past the start (the WebM's cues are at its end)")
+	}
+}
+
+// shells reads a "12.5 shells" text off a page.
+func shells(t *testing.T, text string) ledger.Amount {
+	t.Helper()
+	a, err := ledger.ParseAmount(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(text), "shells")))
+	if err != nil {
+		t.Fatalf("balance %q: %v", text, err)
+	}
+	return a
+}
+
+// TestBrowserSendBothBalances sends shells between two people, each with
+// their own conduit and browser profile, on a real three-node network:
+// the sender confirms a send on the Wallet page and sees the balance drop
+// by the amount and the fee; the recipient, who restored a different
+// phrase in the page, sees it waiting, receives it, and sees the balance
+// rise by exactly the amount. Then a node bound to the sender earns a
+// reward, shown under Earnings of my nodes.
+func TestBrowserSendBothBalances(t *testing.T) {
+	b := startBrowser(t)
+	alice := testKeys(t)
+	bobPhrase, err := identity.NewMnemonic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := identity.KeysFromMnemonic(bobPhrase, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := startNetwork(t, 3, ledger.Allocation{Account: ledger.AccountID(alice.AccountPublic()), Amount: 100 * ledger.MicroPerShell})
+	tsA := startServer(t, func(c *Config) { c.Network = nc; c.StatusInterval = time.Hour })
+	tsB := startServer(t, func(c *Config) { c.Network = nc; c.StatusInterval = time.Hour })
+	if st := tsA.api("POST", "/api/unlock", unlockRequest{Mnemonic: testPhrase}, nil); st != http.StatusOK {
+		t.Fatalf("unlock: %d", st)
+	}
+	run, shot := b.run, b.shot
+	var text string
+	run("enable log", cdplog.Enable())
+	run("alice's wallet",
+		chromedp.Navigate(tsA.URL()),
+		chromedp.WaitVisible(`nav a[href="/wallet"]`),
+		chromedp.Click(`nav a[href="/wallet"]`),
+		chromedp.WaitVisible("#balance"),
+		chromedp.Text("#balance", &text),
+	)
+	a0 := shells(t, text)
+	if a0 != 100*ledger.MicroPerShell {
+		t.Fatalf("alice starts with %s", a0)
+	}
+	// Bob's tab, on his own conduit: its session cookie is named by the
+	// conduit's port, so the two sessions stay apart. (A separate browser
+	// context would be closer still, but headless Chromium refuses to open
+	// a tab in one: "no browser is open".)
+	bobCtx, cancelBob := chromedp.NewContext(b.ctx)
+	defer cancelBob()
+	runB := func(step string, actions ...chromedp.Action) {
+		t.Helper()
+		if err := chromedp.Run(bobCtx, actions...); err != nil {
+			t.Fatalf("bob: %s: %v", step, err)
+		}
+	}
+	var addr string
+	runB("restore bob's phrase",
+		chromedp.Navigate(tsB.URL()),
+		chromedp.WaitVisible("#go-restore"),
+		chromedp.Click("#go-restore"),
+		chromedp.WaitVisible("#mnemonic"),
+		chromedp.SendKeys("#mnemonic", bobPhrase),
+		chromedp.Click("#unlock"),
+		chromedp.WaitVisible("#address"),
+		chromedp.Text("#address", &addr),
+		chromedp.Click(`nav a[href="/wallet"]`),
+		chromedp.WaitVisible("#balance"),
+		chromedp.Text("#balance", &text),
+	)
+	if addr != bob.Address() {
+		t.Fatalf("bob's conduit shows %q, want %q", addr, bob.Address())
+	}
+	b0 := shells(t, text)
+	if b0 != 0 {
+		t.Fatalf("bob starts with %s", b0)
+	}
+
+	const sent = "2.5"
+	amt, _ := ledger.ParseAmount(sent)
+	run("alice sends",
+		chromedp.SendKeys("#send-to", bob.Address()),
+		chromedp.SendKeys("#send-amount", sent),
+		chromedp.Click("#send-review"),
+		chromedp.WaitVisible("#send-confirm"),
+		chromedp.Click("#send-confirm"),
+		chromedp.WaitVisible("#wallet-notice"),
+		chromedp.Text("#balance", &text),
+	)
+	a1 := shells(t, text)
+	var wj walletJSON
+	tsA.api("GET", "/api/wallet", nil, &wj)
+	var fee ledger.Amount
+	for _, h := range wj.History {
+		if h.Kind == "send" && h.With == bob.Address() {
+			fee = h.Fee
+		}
+	}
+	if a0-a1 != amt+fee {
+		t.Errorf("alice's balance went from %s to %s, want down by %s plus the fee %s", a0, a1, amt, fee)
+	}
+
+	// Bob's page: the send is waiting; Receive credits it.
+	var pending string
+	runB("bob sees it waiting",
+		chromedp.Reload(),
+		chromedp.WaitVisible("#pending"),
+		chromedp.Text("#pending", &pending),
+	)
+	if shells(t, pending) != amt {
+		t.Errorf("bob's page shows %s waiting, want %s", pending, sent)
+	}
+	var bobShot []byte
+	runB("bob receives",
+		chromedp.Click("#receive"),
+		chromedp.WaitVisible("#wallet-notice"),
+		chromedp.Text("#balance", &text),
+		chromedp.FullScreenshot(&bobShot, 90),
+	)
+	b1 := shells(t, text)
+	if b1-b0 != amt {
+		t.Errorf("bob's balance went from %s to %s, want up by %s", b0, b1, amt)
+	}
+	if err := os.WriteFile(filepath.Join(b.shots, "wallet-received.png"), bobShot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("alice %s -> %s (fee %s), bob %s -> %s", a0, a1, fee, b0, b1)
+
+	// A node bound to Alice earns a reward: it shows under Earnings of
+	// my nodes, and in the history, waiting to be received.
+	nodeAddr, reward := payReward(t, nc, alice, 4)
+	var earned string
+	run("alice's node earns",
+		chromedp.Reload(),
+		chromedp.WaitVisible(`#earnings-table tr[data-node="`+nodeAddr+`"]`),
+		chromedp.Text(`#earnings-table tr[data-node="`+nodeAddr+`"] .earned`, &earned),
+		shot("wallet"),
+	)
+	if shells(t, earned) != reward {
+		t.Errorf("earnings show %q, want %s", earned, reward)
 	}
 }

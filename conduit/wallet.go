@@ -1,12 +1,14 @@
 package conduit
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 
@@ -89,7 +91,22 @@ type walletJSON struct {
 	Pending []pendingJSON `json:"pending"`
 	History []historyJSON `json:"history"`
 	Sum     ledger.Amount `json:"pending_total"`
-	items   []web.WalletItem
+	// Earnings are the rewards the person's nodes earned (paid to them as
+	// the owner the node is bound to), newest first, within the history
+	// shown.
+	Earnings []earningJSON `json:"earnings"`
+	items    []web.WalletItem
+}
+
+// earningJSON is one reward a node of the person's earned: the node that
+// did the work, what for, and whether the payout is credited yet.
+type earningJSON struct {
+	Block    string        `json:"block"`
+	Node     string        `json:"node"`
+	Amount   ledger.Amount `json:"amount"`
+	Work     string        `json:"work"` // "storage" or "delivery"
+	Bytes    uint64        `json:"bytes"`
+	Credited bool          `json:"credited"`
 }
 
 type pendingJSON struct {
@@ -136,7 +153,25 @@ func (s *Server) wallet(ctx context.Context) (walletJSON, error) {
 	if err != nil {
 		return walletJSON{}, fmt.Errorf("conduit: history: %w", err)
 	}
+	out.Earnings = []earningJSON{}
 	for _, it := range items {
+		if it.Kind == "incoming" && bytes.Equal(it.Counterparty, ledger.Treasury[:]) {
+			// A payout from the treasury is a reward for a node's work;
+			// its certificate (verified) names the node and the work.
+			e, err := s.earning(ctx, ws, it)
+			if err != nil {
+				s.log.Warn("conduit: wallet: reward certificate", "err", err)
+			} else {
+				out.Earnings = append(out.Earnings, e)
+				wi := web.WalletItem{Kind: "earned by node", Amount: "+" + e.Amount.String(), Who: e.Node, State: "waiting"}
+				if e.Credited {
+					wi.State = "credited"
+				}
+				out.History = append(out.History, historyJSON{Kind: "reward", Amount: e.Amount, With: e.Node, Credited: e.Credited})
+				out.items = append(out.items, wi)
+				continue
+			}
+		}
 		h := historyJSON{Seq: it.Seq, Kind: it.Kind, Amount: ledger.Amount(it.Amount), Fee: ledger.Amount(it.Fee), With: accountAddress(it.Counterparty), Credited: it.Credited}
 		if it.Kind == "receive" {
 			h.Amount = 0 // Amount counts the sends credited, not shells
@@ -162,6 +197,55 @@ func (s *Server) wallet(ctx context.Context) (walletJSON, error) {
 		out.items = append(out.items, wi)
 	}
 	return out, nil
+}
+
+// earning reads the reward behind a treasury payout from its verified
+// certificate.
+func (s *Server) earning(ctx context.Context, ws *walletSession, it ledgercell.HistoryItem) (earningJSON, error) {
+	var h ledger.Hash
+	if len(it.Hash) != len(h) {
+		return earningJSON{}, fmt.Errorf("reward with a %d-byte hash", len(it.Hash))
+	}
+	copy(h[:], it.Hash)
+	ct, err := ws.ledger.Certificate(ctx, h)
+	if err != nil {
+		return earningJSON{}, err
+	}
+	rw, ok := ct.Block.Op.(*ledger.Reward)
+	if !ok {
+		return earningJSON{}, fmt.Errorf("treasury payout %s is a %s block, not a reward", h, ct.Block.Op.Kind())
+	}
+	e := earningJSON{Block: h.String(), Node: accountAddress(rw.Binding.Node[:]), Amount: rw.Amount,
+		Bytes: rw.Proof.Bytes, Credited: it.Credited, Work: "delivery"}
+	if rw.Proof.Kind == ledger.ProofStorage {
+		e.Work = "storage"
+	}
+	return e, nil
+}
+
+// nodeEarnings sums the earnings per node for the page, biggest first.
+func nodeEarnings(es []earningJSON) []web.NodeEarning {
+	idx := map[string]int{}
+	var out []web.NodeEarning
+	sums := []ledger.Amount{}
+	for _, e := range es {
+		i, ok := idx[e.Node]
+		if !ok {
+			i = len(out)
+			idx[e.Node] = i
+			out = append(out, web.NodeEarning{Node: e.Node})
+			sums = append(sums, 0)
+		}
+		sums[i] += e.Amount
+		out[i].Rewards++
+		out[i].Bytes += e.Bytes
+	}
+	for i := range out {
+		out[i].Total = sums[i].String()
+		out[i].Sum = uint64(sums[i])
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Sum > out[j].Sum })
+	return out
 }
 
 // parseSend checks a send's recipient and amount.
@@ -316,6 +400,7 @@ func (s *Server) walletView(r *http.Request) web.WalletView {
 		v.Pending = out.Sum.String()
 	}
 	v.History = out.items
+	v.Earnings = nodeEarnings(out.Earnings)
 	return v
 }
 

@@ -46,36 +46,3 @@ type FilesView struct {
 	Error   string
 	Notice  string
 }
-
-// WalletItem is one line of the wallet history.
-type WalletItem struct {
-	Seq    uint64
-	Kind   string // "sent", "received", "incoming", ...
-	Amount string
-	Fee    string
-	Who    string // counterparty address
-	State  string
-}
-
-// WalletView is the wallet: balance, pending incoming, send form and history.
-type WalletView struct {
-	Page
-	Address string
-	Balance string
-	// Pending is the shells waiting to be received, "" when none.
-	Pending string
-	History []WalletItem
-	Error   string
-	Notice  string
-	// To and Amount refill the send form after a mistake.
-	To     string
-	Amount string
-}
-
-// WalletConfirmView asks the person to confirm a send before it happens.
-type WalletConfirmView struct {
-	Page
-	To      string
-	Amount  string
-	Balance string
-}
