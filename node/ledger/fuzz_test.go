@@ -169,3 +169,22 @@ func FuzzParseAmount(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeServiceProof(f *testing.F) {
+	g := testGenesis(f, 1, DefaultParams())
+	p := storageProof(g, testKey("auditor", 0), testKey("node", 0), Hash{1}, 5, 7)
+	f.Add(p.Encode())
+	d := ServiceProof{Genesis: g.Hash(), Kind: ProofDelivery, Node: idOf(testKey("node", 1)), Expected: Hash{2}, Observed: Hash{3}, Bytes: 1, Period: 2}
+	d.Sign(testKey("user", 0))
+	f.Add(d.Encode())
+	f.Add([]byte{0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := DecodeServiceProof(data)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(p.Encode(), data) {
+			t.Fatalf("re-encoding differs")
+		}
+	})
+}

@@ -244,3 +244,23 @@ func (v *Voucher) Verify(payer AccountID) error {
 	}
 	return nil
 }
+
+// Encode returns the proof's canonical bytes (what an auditor or reader
+// sends to the node that did the work).
+func (p *ServiceProof) Encode() []byte {
+	var w writer
+	p.encode(&w)
+	return w.b
+}
+
+// DecodeServiceProof decodes canonical proof bytes; it does not verify the
+// signature (Verify does) nor the ledger's payment rules.
+func DecodeServiceProof(data []byte) (*ServiceProof, error) {
+	r := reader{b: data}
+	p := &ServiceProof{}
+	p.read(&r)
+	if err := r.done("service proof"); err != nil {
+		return nil, err
+	}
+	return p, nil
+}

@@ -48,6 +48,11 @@ type Config struct {
 	SyncInterval time.Duration
 	// CallTimeout bounds one request to another node (default 10 s).
 	CallTimeout time.Duration
+	// BindingPath is the file holding this node's NodeBinding to its owner
+	// (canonical bytes, <datadir>/owner.binding). Service proofs for this
+	// node's work are claimed only while it holds a valid binding; it is
+	// read at each claim, so binding a running node needs no restart.
+	BindingPath string
 }
 
 type slotKey struct {
@@ -85,12 +90,15 @@ type Cell struct {
 	spreadQ    []*ledger.Certificate
 	spreadWake chan struct{}
 
+	claimMu  sync.Mutex
+	claiming map[ledger.Hash]bool // proof IDs being claimed right now
+
 	rt   atomic.Pointer[cell.Runtime]
 	view atomic.Pointer[cell.View]
 	wake chan struct{}
 
 	stats struct {
-		votes, refused, batches, confirmed, spread, received, dropped, synced atomic.Int64
+		votes, refused, batches, confirmed, spread, received, dropped, synced, rewards atomic.Int64
 	}
 
 	ctx      context.Context
@@ -130,6 +138,7 @@ func New(cfg Config) (*Cell, error) {
 		credits:    map[ledger.AccountID][]ledger.Hash{},
 		voted:      map[slotKey][]byte{},
 		evSeen:     map[[2]ledger.Hash]bool{},
+		claiming:   map[ledger.Hash]bool{},
 		jobs:       make(chan *job, 1024),
 		inbox:      make(chan []byte, 256),
 		spreadWake: make(chan struct{}, 1),
@@ -180,6 +189,7 @@ func (c *Cell) Type() cell.Type {
 			KindHistory:     c.handleHistory,
 			KindCerts:       c.handleCerts,
 			KindGenesis:     c.handleGenesis,
+			KindClaim:       c.handleClaim,
 		},
 		MaxRequest:  maxRequest,
 		OnBroadcast: c.onBroadcast,
@@ -589,6 +599,7 @@ type Status struct {
 	Dropped       int64  `json:"dropped_broadcasts"`
 	Synced        int64  `json:"synced_from_peers"`
 	Equivocations int    `json:"equivocations"`
+	Rewards       int64  `json:"rewards_claimed"`
 	Conservation  string `json:"conservation"`
 }
 
@@ -599,7 +610,7 @@ func (c *Cell) Status() Status {
 	st := Status{Genesis: c.g.Hash().String(), Witness: -1, Certificates: c.led.Len(), Pending: c.led.Pending(),
 		Accounts: len(c.chains), Votes: c.stats.votes.Load(), Refused: c.stats.refused.Load(),
 		VoteBatches: c.stats.batches.Load(), Spread: c.stats.spread.Load(), Received: c.stats.received.Load(),
-		Dropped: c.stats.dropped.Load(), Synced: c.stats.synced.Load(), Equivocations: len(c.evidence), Conservation: "ok"}
+		Dropped: c.stats.dropped.Load(), Synced: c.stats.synced.Load(), Equivocations: len(c.evidence), Rewards: c.stats.rewards.Load(), Conservation: "ok"}
 	if c.wit != nil {
 		st.Witness = int(c.wit.Index())
 	}

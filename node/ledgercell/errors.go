@@ -25,6 +25,13 @@ var (
 	// ErrBadChain: an account chain or certificate from a node failed
 	// verification (the node that sent it is faulty or lying).
 	ErrBadChain = errors.New("account chain does not verify")
+	// ErrNotBound: this node has no valid binding to an owner account, so
+	// it cannot claim rewards yet.
+	ErrNotBound = errors.New("node is not bound to an owner account")
+	// ErrNotForThisNode: a service proof names another node.
+	ErrNotForThisNode = errors.New("service proof is for another node")
+	// ErrUnknownNode: no endpoint is known for a node key.
+	ErrUnknownNode = errors.New("no endpoint known for the node")
 )
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }

@@ -17,6 +17,8 @@ func FuzzReceptor(f *testing.F) {
 	key := testKey("user", 0)
 	blk := ledger.NewBlock(g, key, 0, ledger.Hash{}, &ledger.Send{To: idOf(testKey("user", 1)), Amount: 1, Fee: g.Params.TransferFee})
 	acct := idOf(key)
+	proof := &ledger.ServiceProof{Genesis: g.Hash(), Kind: ledger.ProofStorage, Node: acct, Bytes: 1}
+	proof.Sign(testKey("witness", 0))
 	for _, v := range []any{
 		voteRequest{Blocks: [][]byte{blk.Encode()}},
 		confirmRequest{Certs: [][]byte{{1, 2, 3}}},
@@ -25,6 +27,7 @@ func FuzzReceptor(f *testing.F) {
 		hashRequest{Hash: make([]byte, 32)},
 		historyRequest{Account: acct[:]},
 		certsRequest{From: 0, Limit: 10},
+		claimRequest{Proofs: [][]byte{proof.Encode()}},
 	} {
 		b, _ := marshal(v)
 		f.Add(b)
@@ -34,7 +37,7 @@ func FuzzReceptor(f *testing.F) {
 	c := &Cell{g: g, led: ledger.NewLedger(g), chains: map[ledger.AccountID][]ledger.Hash{}, credits: map[ledger.AccountID][]ledger.Hash{},
 		voted: map[slotKey][]byte{}, evSeen: map[[2]ledger.Hash]bool{}, spreadWake: make(chan struct{}, 1)}
 	handlers := []cell.ReceptorFunc{c.handleConfirm, c.handleBalance, c.handleHead, c.handleChain, c.handleBlock,
-		c.handleCertificate, c.handleHistory, c.handleCerts, c.handleVote}
+		c.handleCertificate, c.handleHistory, c.handleCerts, c.handleVote, c.handleClaim}
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		env, err := wire.SealEnvelope(key, wire.Header{Network: testNetwork, Cell: DNA.Name, Kind: "x", Time: 1}, payload)
 		if err != nil {

@@ -158,7 +158,8 @@ func (n *testNet) start(i int) {
 	cfg := Config{Host: host, Genesis: ownGenesis(t, n.g), StorePath: filepath.Join(n.dir, nd.name+".db"),
 		Witnesses:    func(context.Context) ([]cell.Target, error) { return n.witnessTargets(), nil },
 		Tree:         peertree.Config{Heartbeat: 100 * time.Millisecond, MergeProbe: time.Second},
-		SyncInterval: 500 * time.Millisecond, CallTimeout: 3 * time.Second}
+		SyncInterval: 500 * time.Millisecond, CallTimeout: 3 * time.Second,
+		BindingPath: filepath.Join(n.dir, nd.name+".binding")}
 	var opts cell.Options
 	for j, o := range n.nodes {
 		if j != i && o.up {
@@ -188,6 +189,25 @@ func (n *testNet) stop(i int) {
 	nd.tr.Close()
 	nd.rt.Close()
 	nd.c.Close()
+}
+
+// caller is a request client speaking as node i (its key and transport).
+func (n *testNet) caller(i int) *cell.Client {
+	nd := n.nodes[i]
+	return &cell.Client{Transport: nd.tr, Key: nd.key, Network: testNetwork, Now: nowMs,
+		Verifier: wire.NewVerifier(wire.Config{Network: testNetwork, Now: nowMs})}
+}
+
+// resolve finds a node of the net by key, as the registry would.
+func (n *testNet) resolve(_ context.Context, key ed25519.PublicKey) (cell.Target, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, nd := range n.nodes {
+		if nd.up && nd.key.Public().(ed25519.PublicKey).Equal(key) {
+			return nd.target(), nil
+		}
+	}
+	return cell.Target{}, ErrUnknownNode
 }
 
 func (n *testNet) witnessTargets() []cell.Target {

@@ -1,0 +1,108 @@
+package ledgercell
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/borgios/borgios/node/ledger"
+)
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRewardsOverCells: a scrub auditor (witness 0, a genesis auditor) and
+// a reader report work by a worker node; their Rewarders sign proofs and
+// send them to the worker, which claims them on its own chain with its
+// owner's binding. Each proof pays once, a mismatched one pays nothing,
+// the owner credits the payouts, and the supply is unchanged everywhere.
+func TestRewardsOverCells(t *testing.T) {
+	n := newTestNet(t, 2, 2)
+	const worker, reader = numWitnesses, numWitnesses + 1
+	owner := testKey("user", 0)
+	wk := n.nodes[worker].key
+	wpub := wk.Public().(ed25519.PublicKey)
+	bind := ledger.NewNodeBinding(n.g.Hash(), wk, owner)
+	if err := os.WriteFile(filepath.Join(n.dir, n.nodes[worker].name+".binding"), bind.Encode(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	newRewarder := func(i int) *Rewarder {
+		r, err := NewRewarder(RewarderConfig{Genesis: ownGenesis(t, n.g), Key: n.nodes[i].key, Caller: n.caller(i),
+			Resolve: n.resolve, Logger: quietLogger(), Timeout: 20 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(r.Close)
+		return r
+	}
+	auditor, readerRw := newRewarder(0), newRewarder(reader)
+
+	content := sha256.Sum256([]byte("a shard"))
+	auditor.Audit(wpub, 10<<30, true, content, content, 1)
+	auditor.Audit(wpub, 10<<30, true, content, content, 1)                                     // the same work again
+	auditor.Audit(wpub, 1<<30, true, content, [32]byte{9}, 2)                                  // bytes did not match
+	auditor.Audit(wpub, 1<<30, false, content, content, 3)                                     // audit failed
+	readerRw.Audit(wpub, 1<<30, true, content, content, 4)                                     // not a genesis auditor
+	readerRw.Delivery(wpub, 2<<30, content, content, 77)                                       // a delivery receipt
+	readerRw.Delivery(testKey("user", 1).Public().(ed25519.PublicKey), 0, content, content, 1) // nothing delivered
+	waitFor(t, "the audits' claims", func() bool { s := auditor.Stats(); return s.Paid+s.Refused+s.Failed == 2 })
+	waitFor(t, "the receipt's claim", func() bool { s := readerRw.Stats(); return s.Paid+s.Refused+s.Failed == 1 })
+	if s := auditor.Stats(); s.Paid != 1 || s.Refused != 1 || s.Skipped != 2 {
+		t.Fatalf("auditor: %+v, want 1 paid, 1 refused (paid before), 2 skipped", s)
+	}
+	if s := readerRw.Stats(); s.Paid != 1 || s.Skipped != 2 {
+		t.Fatalf("reader: %+v, want 1 paid, 2 skipped", s)
+	}
+
+	// Sent directly: a mismatched proof and a paid one are refused, each
+	// with its own reason.
+	bad := &ledger.ServiceProof{Genesis: n.g.Hash(), Kind: ledger.ProofStorage, Node: ledger.AccountID(wpub),
+		Expected: content, Observed: [32]byte{9}, Bytes: 1 << 30, Period: 5}
+	bad.Sign(n.nodes[0].key)
+	again := &ledger.ServiceProof{Genesis: n.g.Hash(), Kind: ledger.ProofStorage, Node: ledger.AccountID(wpub),
+		Expected: content, Observed: content, Bytes: 3 << 30, Period: 1} // re-signed, other size, same work
+	again.Sign(n.nodes[1].key)
+	res, err := Claim(ctxT(t), n.caller(0), n.nodes[worker].target(), []*ledger.ServiceProof{bad, again})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(res[0].Err(), ledger.ErrHashMismatch) || !errors.Is(res[1].Err(), ledger.ErrProofAlreadyPaid) {
+		t.Fatalf("claims: %v / %v", res[0].Err(), res[1].Err())
+	}
+	// A node without a binding claims nothing.
+	unbound := *again
+	unbound.Node = ledger.AccountID(n.nodes[reader].key.Public().(ed25519.PublicKey))
+	unbound.Sign(n.nodes[0].key)
+	if _, err := Claim(ctxT(t), n.caller(0), n.nodes[reader].target(), []*ledger.ServiceProof{&unbound}); err == nil {
+		t.Fatal("an unbound node claimed a reward")
+	}
+
+	// The owner credits both payouts with one receive.
+	want := userFunds + 10*n.g.Params.StorageRate + 2*n.g.Params.BandwidthRate
+	oc := n.client(0)
+	waitFor(t, "the owner's balance", func() bool {
+		if _, err := oc.Receive(ctxT(t)); err != nil {
+			t.Logf("receive: %v", err)
+		}
+		info, err := oc.Balance(ctxT(t), idOf(owner))
+		return err == nil && info.Balance == want
+	})
+	n.settle()
+	n.nodes[worker].c.View(func(l *ledger.Ledger) {
+		if l.Treasury() != n.g.TreasuryStart()-(want-userFunds) {
+			t.Fatalf("treasury %s", l.Treasury())
+		}
+	})
+}
