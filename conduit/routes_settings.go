@@ -2,7 +2,14 @@ package conduit
 
 import "net/http"
 
-// settingsRoutes registers extra Settings routes (key file, nodes I own).
+// settingsRoutes registers the Settings page's key file and "Nodes I own"
+// forms and their JSON API.
 func (s *Server) settingsRoutes(mux *http.ServeMux) {
-	_ = mux
+	overridePage(mux, s, "GET", "/settings", s.settingsPage)
+	mux.HandleFunc("POST /settings/keyfile", s.postSettingsKeyFile)
+	mux.HandleFunc("POST /settings/nodes/review", s.postNodeReview)
+	mux.HandleFunc("POST /settings/nodes/approve", s.postNodeApprove)
+	mux.HandleFunc("POST /api/keyfile", s.apiKeyFile)
+	mux.HandleFunc("GET /api/nodes", s.apiNodes)
+	mux.HandleFunc("POST /api/nodes/approve", s.apiNodeApprove)
 }

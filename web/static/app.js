@@ -93,10 +93,82 @@
     es.addEventListener("bye", function () { es.close(); });
   }
 
+  // The Network page keeps its numbers live by polling /api/network: the
+  // rates change every second, more often than the status stream speaks.
+  // The tree picture is fetched again only when its version changes.
+  function setupNetwork() {
+    var live = document.getElementById("network-live");
+    if (!live || !window.fetch) { return; }
+    var cell = live.getAttribute("data-tree-cell") || "registry";
+    var version = null;
+    var pending = !!document.getElementById("tree-pending");
+
+    function setField(row, name, value) {
+      var el = row.querySelector('[data-f="' + name + '"]');
+      if (el && el.textContent !== value) { el.textContent = value; }
+    }
+
+    function applyNetwork(n) {
+      if (n.clock) {
+        var ms = n.clock.offset_ms;
+        var a = Math.abs(ms);
+        var text = (ms < 0 ? "\u2212" : "+") + (a >= 1000 ? (a / 1000).toFixed(2) + " s" : a.toFixed(1) + " ms");
+        var off = document.querySelector('[data-net="clock-offset"]');
+        if (off && off.textContent !== text) { off.textContent = text; }
+      }
+      (n.endpoints || []).forEach(function (e) {
+        var row = document.querySelector('#peers tr[data-key="' + e.key + '"]');
+        if (!row) { return; }
+        setField(row, "up", e.up_text);
+        setField(row, "down", e.down_text);
+        setField(row, "sent", e.sent_text);
+        setField(row, "received", e.received_text);
+        setField(row, "in_use", (e.in_use || []).join(", "));
+        setField(row, "latency", e.latency_ms > 0 ? e.latency_ms.toFixed(1) + " ms" : "\u2014");
+        row.classList.toggle("peer-down", !!e.down);
+        row.classList.toggle("peer-inuse", !!(e.in_use && e.in_use.length));
+      });
+      Object.keys(n.live || {}).forEach(function (c) {
+        var td = document.querySelector('#cell-counts td[data-cell="' + c + '"]');
+        if (td && td.textContent !== String(n.live[c])) { td.textContent = String(n.live[c]); }
+      });
+      if (n.tree_version && (pending || (version !== null && version !== n.tree_version))) {
+        redrawTree();
+      }
+      if (n.tree_version) { version = n.tree_version; pending = false; }
+    }
+
+    function redrawTree() {
+      fetch("/network/tree?cell=" + encodeURIComponent(cell), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (html) {
+          var box = document.getElementById("tree");
+          // Parsed as a separate document (never run) and adopted: the
+          // fragment is our own templ output, but no markup goes in as a string.
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          var fig = doc.getElementById("tree-figure");
+          if (!fig) { return; }
+          var open = box.querySelector("details[open]") !== null;
+          box.replaceChildren(document.adoptNode(fig));
+          var d = box.querySelector("details");
+          if (d && open) { d.open = true; }
+        }, function () { /* keep the old picture */ });
+    }
+
+    function poll() {
+      fetch("/api/network?cell=" + encodeURIComponent(cell), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(applyNetwork, function () { /* the next poll tries again */ })
+        .then(function () { window.setTimeout(poll, 2000); });
+    }
+    poll();
+  }
+
   document.addEventListener("submit", function () { submitting = true; });
 
   document.addEventListener("DOMContentLoaded", function () {
     setupCopy();
     setupEvents();
+    setupNetwork();
   });
 })();
