@@ -58,6 +58,38 @@ type Config struct {
 	CallTimeout time.Duration
 	// Registerer receives the cell's metrics; nil disables them.
 	Registerer prometheus.Registerer
+	// MaxReads bounds the shard reads this node serves at once (bulk
+	// streams and receptor reads together); a read beyond it is answered
+	// "busy" with another holder of the shard to try. 0: unlimited.
+	MaxReads int
+	// ReadHook, if set, wraps every read of a held shard (bulk and
+	// receptor): for accounting, throttling, or a test's fault injection.
+	ReadHook func(next ReadFunc) ReadFunc
+	// OnAudit, if set, is called after each storage challenge the scrub
+	// puts to a co-holder (the ledger's storage rewards). It runs on the
+	// scrub's goroutines and must not block.
+	OnAudit func(AuditEvent)
+}
+
+// ReadFunc reads a held shard's bytes, appending them to buf.
+type ReadFunc func(ctx context.Context, id ID, buf []byte) ([]byte, error)
+
+// AuditEvent is one storage challenge put to a co-holder by the scrub.
+type AuditEvent struct {
+	// Holder is the challenged node.
+	Holder ed25519.PublicKey
+	Shard  ID
+	// Size is the shard's size in bytes.
+	Size int64
+	// Passed: the holder's proof matched. An unreachable holder or a "not
+	// held" answer fails, with Observed zero.
+	Passed bool
+	// Expected is the proof the auditor computed from its own verified
+	// copy; Observed the one the holder answered.
+	Expected, Observed [32]byte
+	// Period is the scrub pass number on this node (1, 2, ...); a repair
+	// between passes carries the number of the last pass started.
+	Period uint64
 }
 
 // Cell is one node's shard cell: the holder store, the receptor serving
@@ -79,6 +111,11 @@ type Cell struct {
 	stop     sync.Once
 
 	lastPass atomic.Pointer[ScrubReport]
+	pass     atomic.Uint64 // scrub passes started
+
+	read  ReadFunc
+	reads atomic.Int64  // reads being served now
+	turn  atomic.Uint64 // round robin over redirect targets
 }
 
 // New opens the store in cfg.Dir; Attach starts the scrub.
@@ -118,13 +155,18 @@ func New(cfg Config) (*Cell, error) {
 		st.Close()
 		return nil, fmt.Errorf("shard: metrics: %w", err)
 	}
-	return &Cell{
+	c := &Cell{
 		cfg: cfg, log: log.With("cell", DNA.Name), store: st, m: m,
 		client:  &cell.Client{Transport: h.Transport, Key: h.Key, Network: h.Network, Verifier: h.Verifier, Now: h.Now},
 		self:    h.Key.Public().(ed25519.PublicKey),
 		kick:    make(chan struct{}, 1),
 		repairQ: make(chan ID, 1024),
-	}, nil
+	}
+	c.read = func(_ context.Context, id ID, buf []byte) ([]byte, error) { return c.store.ReadTo(id, buf) }
+	if cfg.ReadHook != nil {
+		c.read = cfg.ReadHook(c.read)
+	}
+	return c, nil
 }
 
 // Type is the shard cell type to pass to cell.Start.
@@ -149,6 +191,7 @@ func (c *Cell) Attach(rt *cell.Runtime) error {
 		return errors.New("shard: already attached")
 	}
 	c.rt.Store(rt)
+	c.cfg.Host.Transport.HandleStream(BulkProtocol, c.serveBulk)
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	c.wg.Add(2)
@@ -160,6 +203,9 @@ func (c *Cell) Attach(rt *cell.Runtime) error {
 // Close stops the scrub and closes the store; the runtime is its owner's.
 func (c *Cell) Close() {
 	c.stop.Do(func() {
+		if c.attached.Load() {
+			c.cfg.Host.Transport.HandleStream(BulkProtocol, nil)
+		}
 		if c.cancel != nil {
 			c.cancel()
 		}
@@ -198,13 +244,20 @@ func (c *Cell) handleStore(_ context.Context, req *cell.Request) ([]byte, error)
 	return nil, nil
 }
 
-func (c *Cell) handleRead(_ context.Context, req *cell.Request) ([]byte, error) {
+func (c *Cell) handleRead(ctx context.Context, req *cell.Request) ([]byte, error) {
 	id, err := decodeID(req.Env.Payload)
 	if err != nil {
 		return nil, cell.Errorf(cell.CodeBadRequest, "%v", err)
 	}
-	data, err := c.store.Get(id)
+	if !c.acquireRead() {
+		return nil, cell.Errorf(CodeBusy, "at capacity; try another holder")
+	}
+	defer c.releaseRead()
+	data, err := c.read(ctx, id, nil)
 	if err != nil {
+		if errors.Is(err, ErrBusy) {
+			return nil, cell.Errorf(CodeBusy, "at capacity; try another holder")
+		}
 		if errors.Is(err, ErrCorrupt) {
 			c.corrupt(id)
 		}

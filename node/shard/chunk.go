@@ -25,6 +25,9 @@ const MaxChunkSize = 768 << 10
 // MaxShardSize is the largest stored shard: a full chunk plus AEAD overhead.
 const MaxShardSize = MaxChunkSize + Overhead
 
+// NonceSize is the length of the random nonce in front of a sealed chunk.
+const NonceSize = chacha20poly1305.NonceSizeX
+
 // Overhead is what sealing adds to a chunk: the random nonce in front and
 // the Poly1305 tag behind.
 const Overhead = chacha20poly1305.NonceSizeX + chacha20poly1305.Overhead

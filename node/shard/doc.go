@@ -8,7 +8,9 @@
 // broadcast; asking every member is only the fallback.
 //
 // Holders accept a shard only with the owner's signed store grant, check
-// its hash on store and on every read, keep it crash-safe (blob written
+// its hash when it is stored and in every scrub pass (not on every read:
+// readers check each shard against the ID in their manifest anyway, and
+// hashing 256 KiB per read would cost more than sending it), keep it crash-safe (blob written
 // temp+fsync+rename+dir fsync, then a bbolt index) and charge it to the
 // owner's quota. Only the owner's signature over the shard ID and a fresh
 // nonce deletes it. Reads count confirmations and re-store missing copies;
@@ -16,4 +18,10 @@
 // with storage proofs (SHA-256 over a random challenge and the shard
 // bytes), re-replicating to the next HRW candidates what is missing or
 // corrupt. The repair bound is stated on Config.ScrubInterval.
+//
+// Bulk reads (BulkProtocol, see bulk.go) move shard bytes over a plain
+// QUIC stream after one signed, verified opening request: content-addressed
+// bytes need no signature per answer. A holder at its concurrent-read limit
+// (Config.MaxReads) answers "busy" naming another holder. Config.OnAudit
+// reports every storage challenge for the ledger's rewards.
 package shard

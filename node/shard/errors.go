@@ -54,4 +54,7 @@ const (
 	CodeCorrupt cell.Code = "corrupt"
 	// CodeFull: the node's disk budget is exhausted.
 	CodeFull cell.Code = "node-full"
+	// CodeBusy: the holder is at its concurrent-read limit; ask another
+	// holder (bulk readers get one named in the answer).
+	CodeBusy cell.Code = "busy"
 )

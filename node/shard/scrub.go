@@ -86,6 +86,7 @@ func (c *Cell) repairLoop(ctx context.Context) {
 // handed off once all k rightful holders proved theirs.
 func (c *Cell) Scrub(ctx context.Context) ScrubReport {
 	rep := ScrubReport{Started: time.Now()}
+	c.pass.Add(1)
 	members, err := c.cfg.Members.Members(ctx)
 	if err != nil {
 		c.log.Warn("scrub skipped: no membership view", "err", err)
@@ -150,7 +151,7 @@ func (c *Cell) scrubOne(ctx context.Context, in Info, members []Member, rep *Scr
 			continue
 		}
 		atomic.AddInt64(&rep.Audits, 1)
-		ok, reached := c.audit(ctx, h, in.ID, data)
+		ok, reached := c.audit(ctx, h, in.ID, data, c.pass.Load())
 		if ok {
 			c.m.audits.WithLabelValues("ok").Inc()
 			confirmed++
@@ -191,9 +192,17 @@ func (c *Cell) restore(in Info, data []byte) bool {
 }
 
 // audit challenges h for a storage proof of id; reached is false when h
-// did not answer at all.
-func (c *Cell) audit(ctx context.Context, h Member, id ID, data []byte) (ok, reached bool) {
+// did not answer at all. Every challenge is reported to OnAudit.
+func (c *Cell) audit(ctx context.Context, h Member, id ID, data []byte, period uint64) (ok, reached bool) {
 	ch := NewChallenge()
+	want := Prove(ch, id, data)
+	var got [32]byte
+	defer func() {
+		if c.cfg.OnAudit != nil {
+			c.cfg.OnAudit(AuditEvent{Holder: h.Key, Shard: id, Size: int64(len(data)), Passed: ok,
+				Expected: want, Observed: got, Period: period})
+		}
+	}()
 	ans, err := c.call(ctx, h, KindProve, proveRequest{ID: id[:], Challenge: ch[:]})
 	if err != nil {
 		return false, !cell.HasCode(err, cell.CodeUnavailable)
@@ -202,7 +211,8 @@ func (c *Cell) audit(ctx context.Context, h Member, id ID, data []byte) (ok, rea
 	if err != nil {
 		return false, true
 	}
-	if p != Prove(ch, id, data) {
+	got = p
+	if p != want {
 		c.log.Warn("scrub: wrong storage proof; the holder's copy is bad", "shard", id.Short(), "holder", h.Addr)
 		return false, true
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/borgios/borgios/node/cell"
+	"github.com/borgios/borgios/node/shard"
 )
 
 // Sentinel errors; callers tell them apart with errors.Is.
@@ -25,12 +26,13 @@ var (
 	ErrClosed = errors.New("stream: reader closed")
 )
 
-// CodeBusy is the receptor code a holder at capacity answers a read with:
-// the reader moves on to the next holder at once, without counting a
-// failure against the busy one. The shard cell must use this same string.
-const CodeBusy cell.Code = "busy"
+// CodeBusy is the receptor code a holder at capacity answers a read with
+// (shard.CodeBusy): the reader moves on to the next holder at once,
+// without counting a failure against the busy one.
+const CodeBusy = shard.CodeBusy
 
 // busy reports whether err is a holder telling us to go elsewhere.
 func busy(err error) bool {
-	return cell.HasCode(err, CodeBusy) || cell.HasCode(err, cell.CodeRateLimited)
+	var be *busyError
+	return errors.As(err, &be) || cell.HasCode(err, CodeBusy) || cell.HasCode(err, cell.CodeRateLimited)
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/borgios/borgios/node/cell"
 	"github.com/borgios/borgios/node/shard"
-	"github.com/borgios/borgios/node/wire"
 )
 
 // Config configures a Fetcher.
@@ -33,9 +32,11 @@ type Config struct {
 	// Limiter is shared with other Fetchers for fair sharing; nil gives
 	// this Fetcher its own (DefaultSlots, no rate cap).
 	Limiter *Limiter
-	// HolderWindow caps one holder's window (default 32 pieces).
+	// HolderWindow caps one holder's window (default 64 pieces: 16 MiB
+	// in flight, a 1 Gbit/s path's bandwidth-delay product at 130 ms).
 	HolderWindow int
-	// InitialWindow is a new holder's window (default 4).
+	// InitialWindow is a new holder's window (default 16 pieces); it
+	// doubles per round trip until a loss or a delay signal.
 	InitialWindow int
 	// MinTimeout and MaxTimeout bound the derived piece timeout (defaults
 	// 2 s and 30 s); UnknownTimeout applies before a holder's first answer
@@ -50,6 +51,10 @@ type Config struct {
 	// ReadAhead is how many chunks a RangeReader fetches past the one
 	// read (default 4).
 	ReadAhead int
+	// OnDelivery, if set, is called for every shard answer received from
+	// a holder, verified or not, from the transfer's goroutines (possibly
+	// concurrently); it must not block.
+	OnDelivery func(DeliveryEvent)
 }
 
 // Fetcher pulls stored files from their holders. Safe for concurrent use:
@@ -58,6 +63,8 @@ type Fetcher struct {
 	cfg   Config
 	owner ed25519.PublicKey
 	bufs  sync.Pool
+	sess  sessions
+	reqs  atomic.Uint64
 }
 
 // NewFetcher checks cfg and fills defaults.
@@ -81,10 +88,10 @@ func NewFetcher(cfg Config) (*Fetcher, error) {
 	def(&cfg.UnknownTimeout, 10*time.Second)
 	def(&cfg.SyncEvery, time.Second)
 	if cfg.HolderWindow <= 0 {
-		cfg.HolderWindow = 32
+		cfg.HolderWindow = 64
 	}
 	if cfg.InitialWindow <= 0 {
-		cfg.InitialWindow = 4
+		cfg.InitialWindow = 16
 	}
 	if cfg.Rounds <= 0 {
 		cfg.Rounds = 6
@@ -130,7 +137,8 @@ type Report struct {
 	Duplicates      int // end-game or timeout re-requests of a piece in flight
 	Timeouts        int
 	BadCopies       int // answers that failed the ID, size or AEAD check
-	Busy            int // redirects from holders at capacity
+	Busy            int // answers "busy" from holders at capacity
+	Redirects       int // of those, the ones naming another holder, which was asked next
 	Sources         map[string]int
 	Elapsed         time.Duration
 }
@@ -172,6 +180,7 @@ type piece struct {
 	round  int
 	notBef time.Time
 	reqs   []*request
+	prefer int // 1 + a holder a busy one redirected this piece to; 0: none
 }
 
 type request struct {
@@ -210,6 +219,12 @@ type transfer struct {
 	written int64
 	lastRef time.Time
 	ctx     context.Context
+
+	// The whole-file hash follows the frontier of pieces done in order,
+	// on its own goroutine, so it overlaps the transfer.
+	hashed  int
+	hashTo  chan int
+	hashSum chan []byte
 }
 
 // Fetch pulls every piece of m that opt's progress file does not list as
@@ -244,18 +259,26 @@ func (f *Fetcher) Fetch(ctx context.Context, m *shard.Manifest, out File, opt Op
 	if err := t.refresh(ctx, true); err != nil && t.left > 0 {
 		return t.rep, err
 	}
+	t.hashTo, t.hashSum = make(chan int, len(t.pieces)+1), make(chan []byte, 1)
+	go t.hashLoop()
+	t.advanceHash()
 	err := t.run(ctx, resumed)
+	close(t.hashTo)
+	sum := <-t.hashSum
 	t.rep.Pieces = len(m.Shards)
 	t.rep.Bytes = m.Size
 	t.rep.Elapsed = time.Since(start)
 	if err != nil {
 		return t.rep, err
 	}
-	if err := t.verify(); err != nil {
+	if !bytes.Equal(sum, m.SHA256[:]) {
 		if opt.ProgressPath != "" {
 			os.Remove(opt.ProgressPath)
 		}
-		return t.rep, err
+		if sum == nil {
+			return t.rep, fmt.Errorf("stream: read back: %w", errReadBack)
+		}
+		return t.rep, ErrFileHash
 	}
 	if opt.ProgressPath != "" {
 		os.Remove(opt.ProgressPath)
@@ -362,6 +385,7 @@ func (t *transfer) run(ctx context.Context, resumed int64) error {
 			if err := t.onResult(r); err != nil {
 				return err
 			}
+			t.advanceHash()
 		drain:
 			for {
 				select {
@@ -369,6 +393,7 @@ func (t *transfer) run(ctx context.Context, resumed int64) error {
 					if err := t.onResult(r); err != nil {
 						return err
 					}
+					t.advanceHash()
 				default:
 					break drain
 				}
@@ -469,6 +494,26 @@ func (t *transfer) fill(wg *sync.WaitGroup) error {
 	return nil
 }
 
+// holderFor returns the index of holder m, adding it (and making it a
+// candidate of p) if the transfer did not know it.
+func (t *transfer) holderFor(m shard.Member, p *piece) int {
+	h, ok := t.byKey[string(m.Key)]
+	if !ok {
+		h = len(t.holders)
+		t.byKey[string(m.Key)] = h
+		t.holders = append(t.holders, newHolder(m, float64(t.f.cfg.InitialWindow)))
+	}
+	for _, c := range p.cands {
+		if c == h {
+			return h
+		}
+	}
+	if len(p.cands) < 64 {
+		p.cands = append(p.cands, h)
+	}
+	return h
+}
+
 // overdue is how long a request to holder h may run before the end game
 // duplicates it: half again its usual round trip (which includes its
 // queue), or the best holder's if h has answered nothing yet.
@@ -493,6 +538,18 @@ func (t *transfer) overdue(h int) time.Duration {
 // piece has failed Rounds rounds.
 func (t *transfer) pick(i int, now time.Time) (int, error) {
 	p := &t.pieces[i]
+	if p.prefer > 0 {
+		// A busy holder named this one: ask it next, if it can take it.
+		h := p.prefer - 1
+		p.prefer = 0
+		serving := false
+		for _, r := range p.reqs {
+			serving = serving || r.h == h
+		}
+		if hd := t.holders[h]; !serving && !hd.banned && hd.usable(now, t.f.cfg.HolderWindow) {
+			return h, nil
+		}
+	}
 	best, bestCost := -1, 0.0
 	open := 0
 	for pos, h := range p.cands {
@@ -561,11 +618,11 @@ func (f *Fetcher) readPiece(ctx context.Context, t *transfer, i int, m shard.Mem
 	if err := f.cfg.Limiter.wait(ctx, int(ref.Size)); err != nil {
 		return 0, err
 	}
-	plain, err := f.fetchChunk(ctx, t.m, &t.key, i, m)
+	plain, buf, err := f.fetchChunk(ctx, t.m, &t.key, i, m)
 	if err != nil {
 		return 0, err
 	}
-	defer f.putBuf(plain)
+	defer f.putBuf(buf)
 	if !t.claimed[i].CompareAndSwap(false, true) {
 		return 0, errLost
 	}
@@ -580,34 +637,36 @@ var (
 	errWrite = errors.New("stream: write output")
 )
 
-// fetchChunk asks one holder for piece i and returns its plaintext in a
-// pooled buffer.
-func (f *Fetcher) fetchChunk(ctx context.Context, m *shard.Manifest, key *[32]byte, i int, h shard.Member) ([]byte, error) {
+// fetchChunk asks one holder for piece i over a bulk stream, checks the
+// sealed bytes against the manifest's ID and decrypts them in place. It
+// returns the plaintext and the pooled buffer holding it, for putBuf.
+func (f *Fetcher) fetchChunk(ctx context.Context, m *shard.Manifest, key *[32]byte, i int, h shard.Member) (plain, buf []byte, err error) {
 	ref := m.Shards[i]
-	payload, err := wire.Marshal(readRequest{ID: ref.ID[:]})
+	buf = f.getBuf(int(ref.Size))
+	sealed, err := f.bulkRead(ctx, h, ref, buf)
 	if err != nil {
-		return nil, err
+		f.putBuf(buf)
+		return nil, nil, err
 	}
-	ans, err := f.cfg.Call.Call(ctx, cell.Target{Key: h.Key, Addr: h.Addr}, shard.DNA, shard.KindRead, payload)
+	if f.delivered(h, ref, sealed, f.reqs.Add(1)) != ref.ID {
+		f.putBuf(buf)
+		return nil, nil, fmt.Errorf("holder %s: %w: bytes do not hash to shard %s", h.Addr, ErrBadPiece, ref.ID.Short())
+	}
+	// In place: the plaintext overwrites the ciphertext behind the nonce.
+	plain, err = shard.OpenChunk(sealed[shard.NonceSize:shard.NonceSize], key, m.FileID, uint64(i), sealed)
 	if err != nil {
-		return nil, err
+		f.putBuf(buf)
+		return nil, nil, fmt.Errorf("holder %s: %w: %w", h.Addr, ErrBadPiece, err)
 	}
-	data, err := decodeRead(ans, ref)
-	if err != nil {
-		return nil, fmt.Errorf("holder %s: %w", h.Addr, err)
-	}
-	plain, err := shard.OpenChunk(f.getBuf(m.ChunkSize), key, m.FileID, uint64(i), data)
-	if err != nil {
-		return nil, fmt.Errorf("holder %s: %w: %w", h.Addr, ErrBadPiece, err)
-	}
-	return plain, nil
+	return plain, buf, nil
 }
 
 func (f *Fetcher) getBuf(n int) []byte {
 	if b, ok := f.bufs.Get().(*[]byte); ok && cap(*b) >= n {
 		return (*b)[:0]
 	}
-	return make([]byte, 0, n)
+	// The manifest's piece size, which Check bounds by MaxShardSize.
+	return make([]byte, 0, max(n, shard.DefaultChunkSize+shard.Overhead))
 }
 
 func (f *Fetcher) putBuf(b []byte) {
@@ -671,7 +730,12 @@ func (t *transfer) onResult(r result) error {
 		}
 	case busy(r.err):
 		t.rep.Busy++
-		hd.downUntil = now.Add(500 * time.Millisecond)
+		hd.downUntil = now.Add(200 * time.Millisecond)
+		var be *busyError
+		if errors.As(r.err, &be) && be.hint {
+			t.rep.Redirects++
+			p.prefer = 1 + t.holderFor(be.next, p)
+		}
 	case req.expired:
 		// Cancelled by expire; already counted.
 	default:
@@ -708,14 +772,39 @@ func (t *transfer) expire(now time.Time) {
 	}
 }
 
-// verify reads the output back in order and checks the manifest's hash.
-func (t *transfer) verify() error {
+var errReadBack = errors.New("output could not be read back for the whole-file check")
+
+// advanceHash hands the hasher every piece done in file order so far.
+func (t *transfer) advanceHash() {
+	from := t.hashed
+	for t.hashed < len(t.pieces) && t.pieces[t.hashed].state == done {
+		t.hashed++
+	}
+	if t.hashed > from {
+		t.hashTo <- t.hashed
+	}
+}
+
+// hashLoop reads the output back in order, up to each frontier it is
+// given, and sends the whole file's SHA-256 (nil if it could not read)
+// once hashTo is closed and every piece was hashed.
+func (t *transfer) hashLoop() {
 	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(t.out, 0, t.m.Size)); err != nil {
-		return fmt.Errorf("stream: read back: %w", err)
+	buf := make([]byte, t.m.ChunkSize)
+	next, ok := 0, true
+	for to := range t.hashTo {
+		for ; ok && next < to; next++ {
+			n := t.plainSize(next)
+			if _, err := t.out.ReadAt(buf[:n], int64(next)*int64(t.m.ChunkSize)); err != nil && !(err == io.EOF && next == len(t.pieces)-1) {
+				ok = false
+				break
+			}
+			h.Write(buf[:n])
+		}
 	}
-	if !bytes.Equal(h.Sum(nil), t.m.SHA256[:]) {
-		return ErrFileHash
+	if !ok || next < len(t.pieces) {
+		t.hashSum <- nil
+		return
 	}
-	return nil
+	t.hashSum <- h.Sum(nil)
 }

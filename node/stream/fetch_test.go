@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/borgios/borgios/node/cell"
 	"github.com/borgios/borgios/node/shard"
-	"github.com/borgios/borgios/node/wire"
 )
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
@@ -32,29 +30,24 @@ func checkFile(t *testing.T, path string, want []byte) {
 	}
 }
 
-// corruptReads flips a byte of every shard a holder serves (after its own
-// hash check): a malicious or broken holder with a valid signature.
-func corruptReads(next cell.ReceptorFunc) cell.ReceptorFunc {
-	return func(ctx context.Context, req *cell.Request) ([]byte, error) {
-		ans, err := next(ctx, req)
-		if err != nil {
-			return ans, err
+// corruptReads flips a byte of every shard a holder serves: a malicious
+// or broken holder.
+func corruptReads(next shard.ReadFunc) shard.ReadFunc {
+	return func(ctx context.Context, id shard.ID, buf []byte) ([]byte, error) {
+		b, err := next(ctx, id, buf)
+		if err == nil {
+			b[len(b)/2] ^= 0x55
 		}
-		var a readAnswer
-		if err := wire.Unmarshal(ans, &a); err != nil {
-			return nil, err
-		}
-		a.Data[len(a.Data)/2] ^= 0x55
-		return wire.Marshal(a)
+		return b, err
 	}
 }
 
-// countReads counts the read requests a holder answers.
+// countReads counts the reads a holder serves.
 func countReads(n *atomic.Int64) wrapRead {
-	return func(next cell.ReceptorFunc) cell.ReceptorFunc {
-		return func(ctx context.Context, req *cell.Request) ([]byte, error) {
+	return func(next shard.ReadFunc) shard.ReadFunc {
+		return func(ctx context.Context, id shard.ID, buf []byte) ([]byte, error) {
 			n.Add(1)
-			return next(ctx, req)
+			return next(ctx, id, buf)
 		}
 	}
 }
@@ -90,11 +83,12 @@ func TestMultiSourceFetch(t *testing.T) {
 }
 
 func TestCorruptHolderAvoided(t *testing.T) {
-	nodes, v := startNetwork(t, 3, map[int]wrapRead{0: corruptReads})
+	nodes, v := startNetwork(t, 3, map[int]nodeMod{0: reads(corruptReads)})
 	p := newPerson(t, v, 3)
 	data, m := p.put(t, testFileBytes)
 	out := filepath.Join(t.TempDir(), "file")
-	rep, err := p.fetcher(t, v, nil).FetchFile(context.Background(), m, out, nil)
+	f := p.fetcher(t, v, nil)
+	rep, err := f.FetchFile(context.Background(), m, out, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,23 +101,23 @@ func TestCorruptHolderAvoided(t *testing.T) {
 	}
 	// Banned after its first bad copy: at most its initial window of
 	// requests was ever answered by it.
-	if rep.BadCopies > 8 {
+	if rep.BadCopies > f.cfg.InitialWindow {
 		t.Fatalf("%d bad copies: the corrupt holder kept being asked", rep.BadCopies)
 	}
 }
 
 func TestStallingHolderDoesNotStall(t *testing.T) {
 	release := make(chan struct{})
-	stall := func(next cell.ReceptorFunc) cell.ReceptorFunc {
-		return func(ctx context.Context, req *cell.Request) ([]byte, error) {
+	stall := func(next shard.ReadFunc) shard.ReadFunc {
+		return func(ctx context.Context, id shard.ID, buf []byte) ([]byte, error) {
 			select {
 			case <-ctx.Done():
 			case <-release:
 			}
-			return nil, cell.Errorf(cell.CodeInternal, "stalled")
+			return buf, errors.New("stalled")
 		}
 	}
-	nodes, v := startNetwork(t, 3, map[int]wrapRead{1: stall})
+	nodes, v := startNetwork(t, 3, map[int]nodeMod{1: reads(stall)})
 	t.Cleanup(func() { close(release) })
 	p := newPerson(t, v, 3)
 	data, m := p.put(t, testFileBytes)
@@ -144,25 +138,42 @@ func TestStallingHolderDoesNotStall(t *testing.T) {
 }
 
 func TestBusyHolderRedirects(t *testing.T) {
-	var refused atomic.Int64
-	busyNode := func(next cell.ReceptorFunc) cell.ReceptorFunc {
-		return func(ctx context.Context, req *cell.Request) ([]byte, error) {
-			refused.Add(1)
-			return nil, cell.Errorf(CodeBusy, "at capacity")
+	// Node 2 serves one read at a time, each held a little, so a reader's
+	// window of requests meets its limit: the real MaxReads path.
+	slow := func(next shard.ReadFunc) shard.ReadFunc {
+		return func(ctx context.Context, id shard.ID, buf []byte) ([]byte, error) {
+			time.Sleep(20 * time.Millisecond)
+			return next(ctx, id, buf)
 		}
 	}
-	_, v := startNetwork(t, 3, map[int]wrapRead{2: busyNode})
+	nodes, v := startNetwork(t, 3, map[int]nodeMod{2: func(c *shard.Config) { c.MaxReads = 1; c.ReadHook = slow }})
 	p := newPerson(t, v, 3)
 	data, m := p.put(t, testFileBytes)
 	out := filepath.Join(t.TempDir(), "file")
-	rep, err := p.fetcher(t, v, nil).FetchFile(context.Background(), m, out, nil)
+	var delivered atomic.Int64
+	f := p.fetcher(t, v, func(c *Config) {
+		c.OnDelivery = func(e DeliveryEvent) {
+			if e.Expected == e.Observed {
+				delivered.Add(e.Bytes)
+			}
+		}
+	})
+	rep, err := f.FetchFile(context.Background(), m, out, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkFile(t, out, data)
-	if rep.Busy == 0 || refused.Load() == 0 {
-		t.Fatalf("busy holder never asked: %+v", rep)
+	if rep.Busy == 0 || rep.Redirects == 0 {
+		t.Fatalf("busy holder never redirected: %+v", rep)
 	}
+	if nodes[2].sc.Reads() != 0 {
+		t.Fatalf("%d reads still counted after the transfer", nodes[2].sc.Reads())
+	}
+	// Every good piece was reported once (duplicates may add more).
+	if got := delivered.Load(); got < int64(len(m.Shards))*int64(shard.DefaultChunkSize)-int64(shard.DefaultChunkSize) {
+		t.Fatalf("OnDelivery reported %d good bytes for a %d-byte file", got, m.Size)
+	}
+	t.Logf("report: %+v", rep)
 }
 
 // A holder that dies mid-transfer: the rest comes from the others.
@@ -187,19 +198,19 @@ func TestHolderKilledMidTransfer(t *testing.T) {
 // Interrupt a transfer mid-way, start a new Fetcher (a restarted reader)
 // and check that only the missing pieces are read.
 func TestResumeFetchesOnlyMissing(t *testing.T) {
-	var reads atomic.Int64
+	var served atomic.Int64
 	var gate atomic.Int64 // reads served before the holder stalls; <0: no limit
-	gated := func(next cell.ReceptorFunc) cell.ReceptorFunc {
-		return func(ctx context.Context, req *cell.Request) ([]byte, error) {
-			if n := reads.Add(1); gate.Load() >= 0 && n > gate.Load() {
+	gated := func(next shard.ReadFunc) shard.ReadFunc {
+		return func(ctx context.Context, id shard.ID, buf []byte) ([]byte, error) {
+			if n := served.Add(1); gate.Load() >= 0 && n > gate.Load() {
 				<-ctx.Done()
-				return nil, cell.Errorf(cell.CodeInternal, "stalled")
+				return buf, errors.New("stalled")
 			}
-			return next(ctx, req)
+			return next(ctx, id, buf)
 		}
 	}
 	gate.Store(-1)
-	_, v := startNetwork(t, 1, map[int]wrapRead{0: gated})
+	_, v := startNetwork(t, 1, map[int]nodeMod{0: reads(gated)})
 	p := newPerson(t, v, 1)
 	data, m := p.put(t, testFileBytes)
 	out := filepath.Join(t.TempDir(), "file")
@@ -228,7 +239,7 @@ func TestResumeFetchesOnlyMissing(t *testing.T) {
 	if have == 0 || have == len(m.Shards) {
 		t.Fatalf("progress file lists %d of %d pieces", have, len(m.Shards))
 	}
-	reads.Store(0)
+	served.Store(0)
 	var first Progress
 	var once sync.Once
 	rep, err := p.fetcher(t, v, nil).FetchFile(context.Background(), m, out, func(pr Progress) { once.Do(func() { first = pr }) })
@@ -237,10 +248,10 @@ func TestResumeFetchesOnlyMissing(t *testing.T) {
 	}
 	checkFile(t, out, data)
 	missing := len(m.Shards) - have
-	if rep.Resumed != have || reads.Load() > int64(missing+rep.Duplicates) || first.Resumed == 0 {
-		t.Fatalf("resumed %d (progress %d), %d reads for %d missing pieces (%d duplicates)", rep.Resumed, first.Resumed, reads.Load(), missing, rep.Duplicates)
+	if rep.Resumed != have || served.Load() > int64(missing+rep.Duplicates) || first.Resumed == 0 {
+		t.Fatalf("resumed %d (progress %d), %d reads for %d missing pieces (%d duplicates)", rep.Resumed, first.Resumed, served.Load(), missing, rep.Duplicates)
 	}
-	t.Logf("first run left %d/%d pieces; resume read %d", have, len(m.Shards), reads.Load())
+	t.Logf("first run left %d/%d pieces; resume read %d", have, len(m.Shards), served.Load())
 }
 
 // Two transfers at once through one Limiter each get half the slots.
@@ -295,23 +306,28 @@ func TestLimiterShares(t *testing.T) {
 }
 
 // A holder that declares a shard far larger than the manifest's is
-// refused before its bytes are kept or decrypted.
+// refused at the answer header, before any of its bytes is read.
 func TestOversizeAnswerRefused(t *testing.T) {
 	ref := shard.ShardRef{Size: 100}
-	big, _ := wire.Marshal(readAnswer{Data: make([]byte, 1<<20)})
-	if _, err := decodeRead(big, ref); !errors.Is(err, ErrBadPiece) {
-		t.Fatalf("oversize answer: %v", err)
-	}
-	huge := make([]byte, shard.MaxShardSize+4096)
-	if _, err := decodeRead(huge, ref); !errors.Is(err, ErrBadPiece) {
-		t.Fatalf("huge answer: %v", err)
-	}
-	liar := func(next cell.ReceptorFunc) cell.ReceptorFunc {
-		return func(ctx context.Context, req *cell.Request) ([]byte, error) {
-			return wire.Marshal(readAnswer{Data: make([]byte, shard.MaxShardSize)})
+	hdr := make([]byte, shard.BulkHeaderSize)
+	for _, ans := range [][]byte{
+		shard.AppendBulkHeader(nil, shard.BulkOK, 1<<20),
+		shard.AppendBulkHeader(nil, shard.BulkOK, 0xffffffff),
+		shard.AppendBulkHeader(nil, shard.BulkOK, 99),
+	} {
+		if _, err := readBulkAnswer(bytes.NewReader(ans), hdr, ref, make([]byte, 0, 100)); !errors.Is(err, ErrBadPiece) {
+			t.Fatalf("oversize answer: %v", err)
 		}
 	}
-	_, v := startNetwork(t, 2, map[int]wrapRead{0: liar})
+	if _, err := readBulkAnswer(bytes.NewReader(shard.AppendBulkHeader(nil, shard.BulkBusy, 0xffffffff)), hdr, ref, nil); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("huge note: %v", err)
+	}
+	liar := func(next shard.ReadFunc) shard.ReadFunc {
+		return func(ctx context.Context, id shard.ID, buf []byte) ([]byte, error) {
+			return make([]byte, shard.MaxShardSize), nil
+		}
+	}
+	_, v := startNetwork(t, 2, map[int]nodeMod{0: reads(liar)})
 	p := newPerson(t, v, 2)
 	data, m := p.put(t, 4<<20)
 	out := filepath.Join(t.TempDir(), "file")

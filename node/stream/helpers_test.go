@@ -72,10 +72,17 @@ func (n *tnode) kill() {
 }
 
 // wrapRead lets a test make a holder misbehave on reads (corrupt, stall,
-// refuse as busy) around the real handler.
-type wrapRead func(next cell.ReceptorFunc) cell.ReceptorFunc
+// refuse as busy) around the real store read, through the cell's
+// ReadHook: the bulk streams and the receptor both go through it.
+type wrapRead func(next shard.ReadFunc) shard.ReadFunc
 
-func startNode(t testing.TB, v *view, wrap wrapRead) *tnode {
+// nodeMod adjusts one test node's shard cell configuration.
+type nodeMod func(*shard.Config)
+
+// reads makes a node's reads go through w.
+func reads(w wrapRead) nodeMod { return func(c *shard.Config) { c.ReadHook = w } }
+
+func startNode(t testing.TB, v *view, mod nodeMod) *tnode {
 	t.Helper()
 	key := newKey(t)
 	tr, err := transport.Listen(transport.Config{Key: key, ListenAddr: "127.0.0.1:0", Logger: quiet()})
@@ -84,20 +91,15 @@ func startNode(t testing.TB, v *view, wrap wrapRead) *tnode {
 	}
 	host := cell.Host{Key: key, Network: testNetwork, Transport: tr, Now: nowMs, Logger: quiet(),
 		Verifier: wire.NewVerifier(wire.Config{Network: testNetwork, Now: nowMs})}
-	sc, err := shard.New(shard.Config{Host: host, Dir: t.TempDir(), Members: v, ScrubInterval: time.Hour, CallTimeout: 5 * time.Second})
+	cfg := shard.Config{Host: host, Dir: t.TempDir(), Members: v, ScrubInterval: time.Hour, CallTimeout: 5 * time.Second}
+	if mod != nil {
+		mod(&cfg)
+	}
+	sc, err := shard.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	typ := sc.Type()
-	if wrap != nil {
-		rec := map[string]cell.ReceptorFunc{}
-		for k, f := range typ.Receptor {
-			rec[k] = f
-		}
-		rec[shard.KindRead] = wrap(typ.Receptor[shard.KindRead])
-		typ.Receptor = rec
-	}
-	rt, err := cell.Start(host, typ, cell.Options{})
+	rt, err := cell.Start(host, sc.Type(), cell.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,14 +111,14 @@ func startNode(t testing.TB, v *view, wrap wrapRead) *tnode {
 	return n
 }
 
-// startNetwork starts size nodes (wraps[i] misbehaves node i) sharing one view.
-func startNetwork(t testing.TB, size int, wraps map[int]wrapRead) ([]*tnode, *view) {
+// startNetwork starts size nodes (mods[i] adjusts node i) sharing one view.
+func startNetwork(t testing.TB, size int, mods map[int]nodeMod) ([]*tnode, *view) {
 	t.Helper()
 	v := &view{}
 	var nodes []*tnode
 	var ms []shard.Member
 	for i := range size {
-		n := startNode(t, v, wraps[i])
+		n := startNode(t, v, mods[i])
 		nodes = append(nodes, n)
 		ms = append(ms, n.member())
 	}

@@ -207,12 +207,12 @@ func (r *RangeReader) fetch(i int) ([]byte, error) {
 		r.mu.Unlock()
 		for _, h := range append(order, later...) {
 			ctx, cancel := context.WithTimeout(r.ctx, r.f.cfg.MaxTimeout)
-			plain, err := r.f.fetchChunk(ctx, r.m, &r.key, i, h)
+			plain, buf, err := r.f.fetchChunk(ctx, r.m, &r.key, i, h)
 			cancel()
 			if err == nil {
 				out := make([]byte, len(plain))
 				copy(out, plain)
-				r.f.putBuf(plain)
+				r.f.putBuf(buf)
 				return out, nil
 			}
 			if r.ctx.Err() != nil {

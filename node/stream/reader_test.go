@@ -11,19 +11,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/borgios/borgios/node/cell"
 	"github.com/borgios/borgios/node/shard"
 )
 
 func TestRangeRequests(t *testing.T) {
 	var busyRefused atomic.Int64
-	busyNode := func(next cell.ReceptorFunc) cell.ReceptorFunc {
-		return func(ctx context.Context, req *cell.Request) ([]byte, error) {
+	busyNode := func(next shard.ReadFunc) shard.ReadFunc {
+		return func(ctx context.Context, id shard.ID, buf []byte) ([]byte, error) {
 			busyRefused.Add(1)
-			return nil, cell.Errorf(CodeBusy, "at capacity")
+			return buf, shard.ErrBusy
 		}
 	}
-	_, v := startNetwork(t, 3, map[int]wrapRead{0: busyNode})
+	_, v := startNetwork(t, 3, map[int]nodeMod{0: reads(busyNode)})
 	p := newPerson(t, v, 3)
 	// Not a multiple of the chunk size, so the last chunk is short.
 	data, m := p.put(t, 5*shard.DefaultChunkSize+12345)
