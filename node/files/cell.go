@@ -1,13 +1,17 @@
 package files
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,10 +30,21 @@ var DNA = cell.DNA{Name: "files", MaxChildren: 10, Protocol: "files/1", Version:
 const (
 	DefaultSyncInterval = time.Minute
 	DefaultCallTimeout  = 10 * time.Second
-	maxRequest          = MaxHeadSize + 4096
+	maxRequest          = maxMessage + 4096
 )
 
-var bucketHeads = []byte("heads")
+// bucketHeadsV1 is version 1's store: one head per account.
+var bucketHeadsV1 = []byte("heads")
+
+// Holder limits.
+const (
+	// MaxTips bounds the concurrent heads a holder keeps per account; a
+	// head that would make more is refused until the owner merges.
+	MaxTips = 8
+	// MaxHistory bounds the ancestors kept per account, for recognising
+	// stale and replayed heads and linking heads that skip some.
+	MaxHistory = 1024
+)
 
 // Config configures one node's files cell.
 type Config struct {
@@ -67,7 +82,7 @@ type Cell struct {
 	wg       sync.WaitGroup
 	stop     sync.Once
 
-	accepted, conflicts, synced atomic.Int64
+	accepted, conflicts, synced, stale atomic.Int64
 }
 
 // New opens the head database in cfg.Dir; Attach starts the sync loop.
@@ -100,8 +115,10 @@ func New(cfg Config) (*Cell, error) {
 		return nil, fmt.Errorf("files: open head database: %w", err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketHeads)
-		return err
+		if _, err := tx.CreateBucketIfNotExists(bucketAccounts); err != nil {
+			return err
+		}
+		return migrate(tx)
 	}); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("files: head database: %w", err)
@@ -122,6 +139,7 @@ func (c *Cell) Type() cell.Type {
 			KindPutHead:  c.handlePut,
 			KindGetHead:  c.handleGet,
 			KindSyncHead: c.handleSync,
+			KindGetHeads: c.handleGetHeads,
 		},
 		MaxRequest: maxRequest,
 		Status:     func() any { return c.Status() },
@@ -159,34 +177,86 @@ func (c *Cell) SyncNow() {
 	}
 }
 
-// Head returns the head kept here for account, or nil.
-func (c *Cell) Head(account ed25519.PublicKey) (*SignedHead, error) {
-	var raw []byte
-	if err := c.db.View(func(tx *bolt.Tx) error {
-		raw = append(raw, tx.Bucket(bucketHeads).Get(account)...)
+// Tips returns the tips kept here for account (heads no other kept head
+// extends), highest seq first; none when the account is unknown here.
+func (c *Cell) Tips(account ed25519.PublicKey) ([]*SignedHead, error) {
+	var tips []*SignedHead
+	err := c.db.View(func(tx *bolt.Tx) error {
+		a := openAccount(tx, account, false)
+		if a == nil {
+			return nil
+		}
+		tips = a.tips()
 		return nil
-	}); err != nil {
-		return nil, err
-	}
-	if raw == nil {
-		return nil, nil
-	}
-	return VerifyHead(raw)
+	})
+	return tips, err
 }
 
-// swap stores h if accept(current) says so, atomically with the read.
-func (c *Cell) swap(h *SignedHead, accept func(cur *SignedHead) error) error {
+// Errors of ingest that are not failures.
+var (
+	errSame = errors.New("files: head already kept as a tip")
+	errOld  = errors.New("files: head already kept, a tip extends it")
+)
+
+// ingest applies one head to an account's tips. A put (the owner's own
+// update) must extend every tip; a synced head is kept either way, as a
+// new tip unless a tip extends it, so a concurrent update is never
+// dropped, only ever merged by its owner.
+func ingest(a *acctTx, h *SignedHead, put bool) error {
+	tips := a.tips()
+	for _, t := range tips {
+		if t.hash == h.hash {
+			return errSame
+		}
+	}
+	if a.get(h.hash) != nil {
+		return errOld
+	}
+	var keep []*SignedHead
+	for _, t := range tips {
+		if put && !reachable(t, []*SignedHead{h}, a.get) {
+			return cell.Errorf(CodeConflict, "head %d does not extend tip %d (%v) kept here; re-read and retry", h.Seq, t.Seq, t.hash)
+		}
+		if !put && t.Seq > h.Seq && reachable(h, []*SignedHead{t}, a.get) {
+			// A tip named h as an ancestor before h itself came in (sync
+			// filled a gap): history only.
+			return a.put(h)
+		}
+		if !reachable(t, []*SignedHead{h}, a.get) {
+			keep = append(keep, t)
+		}
+	}
+	if len(keep)+1 > MaxTips {
+		return cell.Errorf(CodeTooManyTips, "%d concurrent tips kept here already; the owner must merge them first", len(keep))
+	}
+	if err := a.put(h); err != nil {
+		return err
+	}
+	return a.setTips(append(keep, h))
+}
+
+// apply ingests a request's chain (as synced heads, oldest first) and then
+// its head, in one transaction: a refused put leaves nothing behind.
+func (c *Cell) apply(h *SignedHead, chain []*SignedHead, put bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cur, err := c.Head(ed25519.PublicKey(h.Account))
-	if err != nil {
-		return err
-	}
-	if err := accept(cur); err != nil {
-		return err
-	}
-	// bbolt fsyncs on commit: an acknowledged head survives kill -9.
-	return c.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketHeads).Put(h.Account, h.raw) })
+	return c.db.Update(func(tx *bolt.Tx) error {
+		a := openAccount(tx, ed25519.PublicKey(h.Account), true)
+		slices.SortStableFunc(chain, func(x, y *SignedHead) int { return cmp.Compare(x.Seq, y.Seq) })
+		for _, ch := range chain {
+			if ch.Seq >= h.Seq {
+				continue
+			}
+			if err := ingest(a, ch, false); err != nil && !errors.Is(err, errSame) && !errors.Is(err, errOld) {
+				return err
+			}
+		}
+		if err := ingest(a, h, put); err != nil {
+			return err
+		}
+		// bbolt fsyncs on commit: an acknowledged head survives kill -9.
+		return a.evict()
+	})
 }
 
 func headError(err error) error {
@@ -196,62 +266,47 @@ func headError(err error) error {
 	return cell.Errorf(cell.CodeBadRequest, "%v", err)
 }
 
+// answerApply turns apply's result into the receptor's answer.
+func (c *Cell) answerApply(err error, h *SignedHead) error {
+	switch {
+	case err == nil, errors.Is(err, errSame):
+		return nil
+	case errors.Is(err, errOld):
+		c.stale.Add(1)
+		return cell.Errorf(CodeStale, "head %d (%v) is already kept here and a newer head extends it: a stale or replayed head", h.Seq, h.hash)
+	case cell.HasCode(err, CodeConflict), cell.HasCode(err, CodeTooManyTips):
+		c.conflicts.Add(1)
+		return err
+	}
+	c.log.Error("files: store head", "err", err)
+	return cell.Errorf(cell.CodeInternal, "the node could not store the head; try another node")
+}
+
 func (c *Cell) handlePut(_ context.Context, req *cell.Request) ([]byte, error) {
-	h, err := decodeHeadMsg(req.Env.Payload)
+	h, chain, err := decodeHeadMsg(req.Env.Payload)
 	if err != nil {
 		return nil, headError(err)
 	}
 	if !req.Env.Sender.Equal(ed25519.PublicKey(h.Account)) {
 		return nil, cell.Errorf(cell.CodeUnauthorized, "only the account itself updates its head")
 	}
-	err = c.swap(h, func(cur *SignedHead) error {
-		if cur != nil && cur.hash == h.hash {
-			return errSame
-		}
-		if !Successor(cur, h) {
-			seq := uint64(0)
-			if cur != nil {
-				seq = cur.Seq
-			}
-			return cell.Errorf(CodeConflict, "head %d does not follow the head kept here (seq %d); re-read and retry", h.Seq, seq)
-		}
-		return nil
-	})
-	switch {
-	case errors.Is(err, errSame):
-		return nil, nil
-	case cell.HasCode(err, CodeConflict):
-		c.conflicts.Add(1)
-		return nil, err
-	case err != nil:
-		c.log.Error("files: store head", "err", err)
-		return nil, cell.Errorf(cell.CodeInternal, "the node could not store the head; try another node")
+	err = c.apply(h, chain, true)
+	if err == nil {
+		c.accepted.Add(1)
 	}
-	c.accepted.Add(1)
-	return nil, nil
+	return nil, c.answerApply(err, h)
 }
 
-var errSame = errors.New("same head")
-
 func (c *Cell) handleSync(_ context.Context, req *cell.Request) ([]byte, error) {
-	h, err := decodeHeadMsg(req.Env.Payload)
+	h, chain, err := decodeHeadMsg(req.Env.Payload)
 	if err != nil {
 		return nil, headError(err)
 	}
-	err = c.swap(h, func(cur *SignedHead) error {
-		if cur != nil && cur.Seq >= h.Seq {
-			return errSame
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errSame) {
-		c.log.Error("files: store synced head", "err", err)
-		return nil, cell.Errorf(cell.CodeInternal, "the node could not store the head")
-	}
+	err = c.apply(h, chain, false)
 	if err == nil {
 		c.synced.Add(1)
 	}
-	return nil, nil
+	return nil, c.answerApply(err, h)
 }
 
 func (c *Cell) handleGet(_ context.Context, req *cell.Request) ([]byte, error) {
@@ -259,15 +314,50 @@ func (c *Cell) handleGet(_ context.Context, req *cell.Request) ([]byte, error) {
 	if err != nil {
 		return nil, cell.Errorf(cell.CodeBadRequest, "%v", err)
 	}
-	h, err := c.Head(acct)
+	tips, err := c.Tips(acct)
 	if err != nil {
-		c.log.Error("files: read head", "err", err)
+		c.log.Error("files: read tips", "err", err)
 		return nil, cell.Errorf(cell.CodeInternal, "the node could not read its heads")
 	}
-	if h == nil {
+	if len(tips) == 0 {
 		return nil, cell.Errorf(cell.CodeNotFound, "no head kept here for this account")
 	}
-	return wire.Marshal(headMsg{Head: h.raw})
+	return wire.Marshal(headsMsg{Heads: capBytes(rawsOf(tips))})
+}
+
+func (c *Cell) handleGetHeads(_ context.Context, req *cell.Request) ([]byte, error) {
+	acct, hashes, err := decodeHeadsRequest(req.Env.Payload)
+	if err != nil {
+		return nil, cell.Errorf(cell.CodeBadRequest, "%v", err)
+	}
+	var out [][]byte
+	if err := c.db.View(func(tx *bolt.Tx) error {
+		a := openAccount(tx, acct, false)
+		if a == nil {
+			return nil
+		}
+		for _, h := range hashes {
+			if raw := a.hist.Get(h[:]); raw != nil {
+				out = append(out, bytes.Clone(raw))
+			}
+		}
+		return nil
+	}); err != nil {
+		c.log.Error("files: read heads", "err", err)
+		return nil, cell.Errorf(cell.CodeInternal, "the node could not read its heads")
+	}
+	return wire.Marshal(headsMsg{Heads: capBytes(out)})
+}
+
+// capBytes keeps the first heads that fit one answer.
+func capBytes(raws [][]byte) [][]byte {
+	size := 0
+	for i, r := range raws {
+		if size += len(r); size > maxAnswerBytes {
+			return raws[:i]
+		}
+	}
+	return raws
 }
 
 func (c *Cell) syncLoop(ctx context.Context) {
@@ -288,68 +378,358 @@ func (c *Cell) syncLoop(ctx context.Context) {
 
 // SyncReport says what one sync pass did.
 type SyncReport struct {
-	Heads  int `json:"heads"`
+	// Accounts is how many accounts' tips were exchanged.
+	Accounts int `json:"accounts"`
+	// Pushed counts tips sent to holders that lacked them.
 	Pushed int `json:"pushed"`
+	// Pulled counts tips taken from holders.
+	Pulled int `json:"pulled"`
+	// Failed counts holders that could not be reached or refused.
 	Failed int `json:"failed"`
 }
 
-// Sync pushes every head kept here to its current top k holders. A
-// holder that has it already answers at once; one that is new to the set
-// (a holder died and the view moved) gets its copy here.
+// Sync exchanges tips with the current top k holders of every account
+// kept here: it asks each for its tips, takes the ones it lacks (with the
+// ancestors that link them) and sends the ones the holder lacks (with
+// theirs). A holder new to the set (a holder died and the view moved) gets
+// its copy here; a holder back from a partition gets what it missed and
+// gives what only it had.
 func (c *Cell) Sync(ctx context.Context) SyncReport {
 	var rep SyncReport
 	members, err := c.cfg.Members.Members(ctx)
 	if err != nil || len(members) == 0 {
 		return rep
 	}
-	var heads [][]byte
+	var accounts []ed25519.PublicKey
 	c.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketHeads).ForEach(func(_, v []byte) error {
-			heads = append(heads, append([]byte(nil), v...))
+		return tx.Bucket(bucketAccounts).ForEachBucket(func(k []byte) error {
+			accounts = append(accounts, ed25519.PublicKey(bytes.Clone(k)))
 			return nil
 		})
 	})
-	for _, raw := range heads {
+	for _, acct := range accounts {
 		if ctx.Err() != nil {
 			return rep
 		}
-		h, err := VerifyHead(raw)
-		if err != nil {
+		if len(acct) != ed25519.PublicKeySize {
 			continue
 		}
-		rep.Heads++
-		payload, _ := wire.Marshal(headMsg{Head: raw})
-		for _, m := range shard.Holders(HeadID(ed25519.PublicKey(h.Account)), members, c.cfg.K) {
-			if m.Key.Equal(c.self) {
-				continue
-			}
-			cctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
-			_, err := c.client.Call(cctx, cell.Target{Key: m.Key, Addr: m.Addr}, DNA, KindSyncHead, payload)
-			cancel()
-			if err != nil {
-				rep.Failed++
-			} else {
-				rep.Pushed++
+		rep.Accounts++
+		for _, m := range shard.Holders(HeadID(acct), members, c.cfg.K) {
+			if !m.Key.Equal(c.self) {
+				c.syncWith(ctx, acct, m, &rep)
 			}
 		}
 	}
 	return rep
 }
 
+func (c *Cell) syncWith(ctx context.Context, acct ed25519.PublicKey, m shard.Member, rep *SyncReport) {
+	t := cell.Target{Key: m.Key, Addr: m.Addr}
+	call := func(kind string, v any) ([]byte, error) {
+		payload, err := wire.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+		defer cancel()
+		return c.client.Call(cctx, t, DNA, kind, payload)
+	}
+	var theirs []*SignedHead
+	b, err := call(KindGetHead, accountRequest{Account: acct})
+	switch {
+	case cell.HasCode(err, cell.CodeNotFound):
+	case err != nil:
+		rep.Failed++
+		return
+	default:
+		if theirs, err = decodeHeads(b, acct); err != nil {
+			rep.Failed++
+			return
+		}
+	}
+	// Pull what only they have, with the ancestors that link it here.
+	for _, r := range theirs {
+		chain := fetchChain(r, c.localHead(acct), func(hs []HeadHash) []*SignedHead {
+			b, err := call(KindGetHeads, headsRequest{Account: acct, Hashes: hashBytes(hs)})
+			if err != nil {
+				return nil
+			}
+			got, _ := decodeHeads(b, acct)
+			return got
+		})
+		if err := c.apply(r, chain, false); err == nil {
+			rep.Pulled++
+		}
+	}
+	// Push what they lack.
+	mine, err := c.Tips(acct)
+	if err != nil {
+		return
+	}
+	for _, h := range mine {
+		if slices.ContainsFunc(theirs, func(r *SignedHead) bool { return r.hash == h.hash }) {
+			continue
+		}
+		var chain []*SignedHead
+		c.db.View(func(tx *bolt.Tx) error {
+			if a := openAccount(tx, acct, false); a != nil {
+				chain = chainTo(h, theirs, a.get, MaxChain, maxChainBytes)
+			}
+			return nil
+		})
+		_, err := call(KindSyncHead, headMsg{Head: h.raw, Chain: rawsOf(chain)})
+		switch {
+		case err == nil, cell.HasCode(err, CodeStale):
+			rep.Pushed++
+		default:
+			rep.Failed++
+		}
+	}
+}
+
+// localHead looks heads up in this cell's database.
+func (c *Cell) localHead(acct ed25519.PublicKey) func(HeadHash) *SignedHead {
+	return func(h HeadHash) *SignedHead {
+		var out *SignedHead
+		c.db.View(func(tx *bolt.Tx) error {
+			if a := openAccount(tx, acct, false); a != nil {
+				out = a.get(h)
+			}
+			return nil
+		})
+		return out
+	}
+}
+
+// fetchChain gathers, oldest first, the ancestors of head that local
+// lacks, asking fetch level by level, at most MaxChain of them.
+func fetchChain(head *SignedHead, local func(HeadHash) *SignedHead, fetch func([]HeadHash) []*SignedHead) []*SignedHead {
+	if local(head.hash) != nil {
+		return nil
+	}
+	var out []*SignedHead
+	seen := map[HeadHash]bool{}
+	frontier := []*SignedHead{head}
+	for len(frontier) > 0 && len(out) < MaxChain {
+		var missing []HeadHash
+		for _, h := range frontier {
+			for _, p := range h.parents {
+				if !seen[p] && local(p) == nil {
+					seen[p] = true
+					missing = append(missing, p)
+				}
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		frontier = frontier[:0]
+		for _, f := range fetch(missing[:min(len(missing), maxHeadsAsked)]) {
+			if slices.Contains(missing, f.hash) && len(out) < MaxChain {
+				out = append(out, f)
+				frontier = append(frontier, f)
+			}
+		}
+	}
+	slices.Reverse(out)
+	return out
+}
+
+func hashBytes(hs []HeadHash) [][]byte {
+	out := make([][]byte, len(hs))
+	for i := range hs {
+		out[i] = hs[i][:]
+	}
+	return out
+}
+
+// Storage: bucket "accounts" holds a bucket per account key with "tips"
+// (the tip hashes, concatenated) and a "hist" bucket of heads by hash: the
+// tips and up to MaxHistory of their ancestors, so stale and replayed heads
+// are recognised and ancestry can be walked.
+var (
+	bucketAccounts = []byte("accounts")
+	keyTips        = []byte("tips")
+	bucketHist     = []byte("hist")
+)
+
+type acctTx struct {
+	b, hist *bolt.Bucket
+	cache   map[HeadHash]*SignedHead
+}
+
+// openAccount opens (or, when create, makes) an account's buckets.
+func openAccount(tx *bolt.Tx, acct ed25519.PublicKey, create bool) *acctTx {
+	root := tx.Bucket(bucketAccounts)
+	b := root.Bucket(acct)
+	if b == nil {
+		if !create {
+			return nil
+		}
+		var err error
+		if b, err = root.CreateBucket(acct); err != nil {
+			return nil
+		}
+	}
+	hist := b.Bucket(bucketHist)
+	if hist == nil {
+		if !tx.Writable() {
+			return nil
+		}
+		var err error
+		if hist, err = b.CreateBucket(bucketHist); err != nil {
+			return nil
+		}
+	}
+	return &acctTx{b: b, hist: hist, cache: map[HeadHash]*SignedHead{}}
+}
+
+func (a *acctTx) get(h HeadHash) *SignedHead {
+	if sh, ok := a.cache[h]; ok {
+		return sh
+	}
+	var sh *SignedHead
+	if raw := a.hist.Get(h[:]); raw != nil {
+		// Verified on the way in; the walk only needs seq and parents.
+		sh, _ = parseTrusted(raw)
+	}
+	a.cache[h] = sh
+	return sh
+}
+
+func (a *acctTx) tips() []*SignedHead {
+	v := a.b.Get(keyTips)
+	var out []*SignedHead
+	for i := 0; i+32 <= len(v); i += 32 {
+		if h := a.get(HeadHash(v[i : i+32])); h != nil {
+			out = append(out, h)
+		}
+	}
+	return dedupe(out)
+}
+
+func (a *acctTx) setTips(tips []*SignedHead) error {
+	v := make([]byte, 0, 32*len(tips))
+	for _, t := range dedupe(tips) {
+		v = append(v, t.hash[:]...)
+	}
+	return a.b.Put(keyTips, v)
+}
+
+func (a *acctTx) put(h *SignedHead) error {
+	a.cache[h.hash] = h
+	return a.hist.Put(h.hash[:], h.raw)
+}
+
+// evict keeps the history at MaxHistory heads, dropping the lowest seqs
+// first and never a tip. It runs once the history is an eighth over, so
+// most commits skip the scan.
+func (a *acctTx) evict() error {
+	n := a.hist.Stats().KeyN
+	if n <= MaxHistory+MaxHistory/8 {
+		return nil
+	}
+	tips := map[HeadHash]bool{}
+	for _, t := range a.tips() {
+		tips[t.hash] = true
+	}
+	type entry struct {
+		seq  uint64
+		hash HeadHash
+	}
+	var all []entry
+	a.hist.ForEach(func(k, v []byte) error {
+		if h, err := parseTrusted(v); err == nil && !tips[h.hash] {
+			all = append(all, entry{h.Seq, h.hash})
+		}
+		return nil
+	})
+	slices.SortFunc(all, func(x, y entry) int { return cmp.Compare(x.seq, y.seq) })
+	for _, e := range all[:max(0, min(len(all), n-MaxHistory))] {
+		delete(a.cache, e.hash)
+		if err := a.hist.Delete(e.hash[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseTrusted decodes a head this node verified before it stored it.
+func parseTrusted(raw []byte) (*SignedHead, error) {
+	var s signedHead
+	if err := wire.Unmarshal(raw, &s); err != nil {
+		return nil, err
+	}
+	var h Head
+	if err := wire.Unmarshal(s.Body, &h); err != nil {
+		return nil, err
+	}
+	sh := &SignedHead{Head: h, raw: bytes.Clone(raw), hash: sha256.Sum256(raw)}
+	if h.Version == 1 && !bytes.Equal(h.Prev, make([]byte, sha256.Size)) && len(h.Prev) == sha256.Size {
+		sh.parents = []HeadHash{HeadHash(h.Prev)}
+	}
+	for _, p := range h.Parents {
+		if len(p) == sha256.Size {
+			sh.parents = append(sh.parents, HeadHash(p))
+		}
+	}
+	return sh, nil
+}
+
+// migrate moves version 1 storage (one head per account in "heads") into
+// the tips layout.
+func migrate(tx *bolt.Tx) error {
+	old := tx.Bucket(bucketHeadsV1)
+	if old == nil {
+		return nil
+	}
+	err := old.ForEach(func(k, v []byte) error {
+		h, err := VerifyHead(v)
+		if err != nil || len(k) != ed25519.PublicKeySize {
+			return nil
+		}
+		a := openAccount(tx, ed25519.PublicKey(k), true)
+		if a == nil {
+			return errors.New("files: migrate: open account")
+		}
+		if err := a.put(h); err != nil {
+			return err
+		}
+		return a.setTips([]*SignedHead{h})
+	})
+	if err != nil {
+		return err
+	}
+	return tx.DeleteBucket(bucketHeadsV1)
+}
+
 // Status is the cell's monitor section.
 type Status struct {
-	Heads     int   `json:"heads"`
+	// Accounts is how many accounts have heads here.
+	Accounts int `json:"accounts"`
+	// Forked is how many of them have more than one tip (awaiting a merge
+	// by their owner).
+	Forked    int   `json:"forked"`
 	Accepted  int64 `json:"accepted"`
 	Conflicts int64 `json:"conflicts"`
 	Synced    int64 `json:"synced"`
+	// Stale counts stale or replayed heads refused.
+	Stale int64 `json:"stale"`
 }
 
 // Status returns the monitor section.
 func (c *Cell) Status() Status {
-	st := Status{Accepted: c.accepted.Load(), Conflicts: c.conflicts.Load(), Synced: c.synced.Load()}
+	st := Status{Accepted: c.accepted.Load(), Conflicts: c.conflicts.Load(), Synced: c.synced.Load(), Stale: c.stale.Load()}
 	c.db.View(func(tx *bolt.Tx) error {
-		st.Heads = tx.Bucket(bucketHeads).Stats().KeyN
-		return nil
+		root := tx.Bucket(bucketAccounts)
+		return root.ForEachBucket(func(k []byte) error {
+			st.Accounts++
+			if len(root.Bucket(k).Get(keyTips)) > 32 {
+				st.Forked++
+			}
+			return nil
+		})
 	})
 	return st
 }

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"path"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,6 +37,10 @@ type ClientConfig struct {
 	Retries int
 	// CallTimeout bounds one head request (default 10 s).
 	CallTimeout time.Duration
+	// Device names this conduit in the heads it writes, so a merge that
+	// keeps both sides of a conflict can say where each came from
+	// (default: the host name).
+	Device string
 }
 
 // Client is a person's view of their file tree. Every update reads the
@@ -61,6 +67,10 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = DefaultCallTimeout
 	}
+	if cfg.Device == "" {
+		cfg.Device, _ = os.Hostname()
+	}
+	cfg.Device = deviceLabel(cfg.Device)
 	return &Client{cfg: cfg, owner: cfg.Call.Key.Public().(ed25519.PublicKey)}, nil
 }
 
@@ -77,20 +87,33 @@ func (c *Client) call(ctx context.Context, m shard.Member, kind string, v any) (
 	return c.cfg.Call.Call(ctx, cell.Target{Key: m.Key, Addr: m.Addr}, DNA, kind, payload)
 }
 
-// headView is what reading the head found: the newest head (nil: the
-// tree is empty) and the k reachable holders it now sits on.
-type headView struct {
-	head    *SignedHead
-	holders []shard.Member
+// holderTips is one reachable holder and the tips it keeps.
+type holderTips struct {
+	m    shard.Member
+	tips []*SignedHead
 }
+
+// headView is what reading the head found: the live tips (none: the tree
+// is empty; more than one: concurrent updates to merge), the base of that
+// merge (their newest common ancestor, nil when none is known), the k
+// reachable holders with what each keeps, and every head seen on the way,
+// for the chains that link a new head to each holder's tips.
+type headView struct {
+	live    []*SignedHead
+	base    *SignedHead
+	holders []holderTips
+	cache   map[HeadHash]*SignedHead
+}
+
+func (v *headView) get(h HeadHash) *SignedHead { return v.cache[h] }
 
 type headAnswer struct {
-	m    shard.Member
-	head *SignedHead
-	err  error
+	m     shard.Member
+	heads []*SignedHead
+	err   error
 }
 
-func (c *Client) ask(ctx context.Context, ms []shard.Member) []headAnswer {
+func (c *Client) ask(ctx context.Context, ms []shard.Member, kind string, req any) []headAnswer {
 	out := make([]headAnswer, len(ms))
 	var wg sync.WaitGroup
 	for i, m := range ms {
@@ -98,16 +121,12 @@ func (c *Client) ask(ctx context.Context, ms []shard.Member) []headAnswer {
 		go func() {
 			defer wg.Done()
 			out[i].m = m
-			b, err := c.call(ctx, m, KindGetHead, accountRequest{Account: c.owner})
+			b, err := c.call(ctx, m, kind, req)
 			if err != nil {
 				out[i].err = err
 				return
 			}
-			h, err := decodeHeadMsg(b)
-			if err == nil && !ed25519.PublicKey(h.Account).Equal(c.owner) {
-				err = fmt.Errorf("%w: holder answered another account's head", ErrMalformed)
-			}
-			out[i].head, out[i].err = h, err
+			out[i].heads, out[i].err = decodeHeads(b, c.owner)
 		}()
 	}
 	wg.Wait()
@@ -116,8 +135,9 @@ func (c *Client) ask(ctx context.Context, ms []shard.Member) []headAnswer {
 
 // readHead asks the first k reachable holders in rendezvous order (and a
 // few further down when none of them has a head, where one may sit after
-// the view changed), picks the newest head and pushes it to the holders
-// that lack it, so the next swap meets the same head everywhere.
+// the view changed) for their tips, reduces them to the live ones, and
+// pushes to each holder the live tips it lacks, so a fork is known to
+// every holder until it is merged.
 func (c *Client) readHead(ctx context.Context) (*headView, error) {
 	members, err := c.cfg.Members.Members(ctx)
 	if err != nil {
@@ -127,23 +147,23 @@ func (c *Client) readHead(ctx context.Context) (*headView, error) {
 	if len(rank) == 0 {
 		return nil, fmt.Errorf("%w: no node runs the files cell", ErrUnavailable)
 	}
+	view := &headView{cache: map[HeadHash]*SignedHead{}}
 	var (
-		view  headView
-		found []headAnswer
-		errs  []error
-		next  int
+		all  []*SignedHead
+		errs []error
+		next int
 	)
+	req := accountRequest{Account: c.owner}
 	for len(view.holders) < c.cfg.K && next < len(rank) {
 		batch := rank[next:min(next+c.cfg.K-len(view.holders), len(rank))]
 		next += len(batch)
-		for _, a := range c.ask(ctx, batch) {
+		for _, a := range c.ask(ctx, batch, KindGetHead, req) {
 			switch {
 			case a.err == nil:
-				view.holders = append(view.holders, a.m)
-				found = append(found, a)
+				view.holders = append(view.holders, holderTips{m: a.m, tips: a.heads})
+				all = append(all, a.heads...)
 			case cell.HasCode(a.err, cell.CodeNotFound):
-				view.holders = append(view.holders, a.m)
-				found = append(found, headAnswer{m: a.m})
+				view.holders = append(view.holders, holderTips{m: a.m})
 			default:
 				errs = append(errs, a.err)
 			}
@@ -152,77 +172,89 @@ func (c *Client) readHead(ctx context.Context) (*headView, error) {
 	if len(view.holders) == 0 {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(errs...))
 	}
-	best := bestHead(found)
-	if best == nil && next < len(rank) {
-		for _, a := range c.ask(ctx, rank[next:min(next+2*c.cfg.K, len(rank))]) {
+	if len(all) == 0 && next < len(rank) {
+		for _, a := range c.ask(ctx, rank[next:min(next+2*c.cfg.K, len(rank))], KindGetHead, req) {
 			if a.err == nil {
-				found = append(found, a)
+				all = append(all, a.heads...)
 			}
 		}
-		best = bestHead(found)
 	}
-	view.head = best
-	if best != nil {
-		var wg sync.WaitGroup
-		for _, a := range found {
-			if a.head != nil && a.head.hash == best.hash || !contains(view.holders, a.m) {
+	for _, h := range all {
+		view.cache[h.hash] = h
+	}
+	view.live, view.base = resolveTips(all, func(hs []HeadHash) []*SignedHead {
+		return c.fetchHeads(ctx, view, hs)
+	})
+	c.repair(ctx, view)
+	return view, nil
+}
+
+// fetchHeads asks the holders, in turn, for heads not in the cache.
+func (c *Client) fetchHeads(ctx context.Context, v *headView, hs []HeadHash) []*SignedHead {
+	var out []*SignedHead
+	want := map[HeadHash]bool{}
+	for _, h := range hs {
+		if got := v.cache[h]; got != nil {
+			out = append(out, got)
+		} else {
+			want[h] = true
+		}
+	}
+	for _, ht := range v.holders {
+		if len(want) == 0 {
+			break
+		}
+		var ask [][]byte
+		for h := range want {
+			ask = append(ask, bytes.Clone(h[:]))
+		}
+		for _, a := range c.ask(ctx, []shard.Member{ht.m}, KindGetHeads, headsRequest{Account: c.owner, Hashes: ask}) {
+			for _, h := range a.heads {
+				if want[h.hash] {
+					delete(want, h.hash)
+					v.cache[h.hash] = h
+					out = append(out, h)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// repair sends each holder the live tips it lacks, with the chains that
+// link them to what it keeps. Best effort: a holder that refuses is
+// reached again by the next read, write or sync pass.
+func (c *Client) repair(ctx context.Context, v *headView) {
+	var wg sync.WaitGroup
+	for _, ht := range v.holders {
+		for _, h := range v.live {
+			if slices.ContainsFunc(ht.tips, func(t *SignedHead) bool { return t.hash == h.hash }) {
 				continue
 			}
+			chain := chainTo(h, ht.tips, v.get, MaxChain, maxChainBytes)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c.call(ctx, a.m, KindSyncHead, headMsg{Head: best.raw})
+				c.call(ctx, ht.m, KindSyncHead, headMsg{Head: h.raw, Chain: rawsOf(chain)})
 			}()
 		}
-		wg.Wait()
 	}
-	return &view, nil
+	wg.Wait()
 }
 
-func contains(ms []shard.Member, m shard.Member) bool {
-	for _, x := range ms {
-		if x.Key.Equal(m.Key) {
-			return true
-		}
-	}
-	return false
-}
-
-// bestHead is the highest seq; between two heads of one seq (a race where
-// each side reached some holders) the one on more holders, then the lower
-// hash, so every reader picks the same.
-func bestHead(as []headAnswer) *SignedHead {
-	count := map[HeadHash]int{}
-	for _, a := range as {
-		if a.head != nil {
-			count[a.head.hash]++
-		}
-	}
-	var best *SignedHead
-	for _, a := range as {
-		h := a.head
-		if h == nil {
-			continue
-		}
-		if best == nil || h.Seq > best.Seq ||
-			h.Seq == best.Seq && (count[h.hash] > count[best.hash] ||
-				count[h.hash] == count[best.hash] && bytes.Compare(h.hash[:], best.hash[:]) < 0) {
-			best = h
-		}
-	}
-	return best
-}
-
-// putHead swaps next in on the holders: it is accepted once a majority of
-// them took it. A refusal by a majority-blocking share is ErrConflict.
-func (c *Client) putHead(ctx context.Context, holders []shard.Member, next *SignedHead) error {
-	errs := make([]error, len(holders))
+// putHead sends next (which extends every live tip) to the holders, each
+// with the chain that links it to the tips it keeps: it is accepted once a
+// majority of them took it. A refusal by a majority-blocking share is
+// ErrConflict.
+func (c *Client) putHead(ctx context.Context, v *headView, next *SignedHead) error {
+	errs := make([]error, len(v.holders))
 	var wg sync.WaitGroup
-	for i, m := range holders {
+	for i, ht := range v.holders {
+		chain := chainTo(next, ht.tips, v.get, MaxChain, maxChainBytes)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = c.call(ctx, m, KindPutHead, headMsg{Head: next.raw})
+			_, errs[i] = c.call(ctx, ht.m, KindPutHead, headMsg{Head: next.raw, Chain: rawsOf(chain)})
 		}()
 	}
 	wg.Wait()
@@ -231,26 +263,50 @@ func (c *Client) putHead(ctx context.Context, holders []shard.Member, next *Sign
 		switch {
 		case err == nil:
 			ok++
-		case cell.HasCode(err, CodeConflict):
+		case cell.HasCode(err, CodeConflict), cell.HasCode(err, CodeStale), cell.HasCode(err, CodeTooManyTips):
 			conflicts++
 		}
 	}
-	if ok >= len(holders)/2+1 {
+	if ok >= len(v.holders)/2+1 {
 		return nil
 	}
 	if conflicts > 0 {
-		return fmt.Errorf("%w: head %d taken by %d of %d holders, refused by %d", ErrConflict, next.Seq, ok, len(holders), conflicts)
+		return fmt.Errorf("%w: head %d taken by %d of %d holders, refused by %d", ErrConflict, next.Seq, ok, len(v.holders), conflicts)
 	}
-	return fmt.Errorf("%w: head %d taken by %d of %d holders: %w", ErrUnavailable, next.Seq, ok, len(holders), errors.Join(errs...))
+	return fmt.Errorf("%w: head %d taken by %d of %d holders: %w", ErrUnavailable, next.Seq, ok, len(v.holders), errors.Join(errs...))
 }
 
-// Head returns the newest head of the tree, or nil when it is empty.
+// Head returns the newest head of the tree, or nil when it is empty. When
+// concurrent updates left several tips not merged yet, it is the one with
+// the highest seq; Tips lists them all.
 func (c *Client) Head(ctx context.Context) (*SignedHead, error) {
+	v, err := c.readHead(ctx)
+	if err != nil || len(v.live) == 0 {
+		return nil, err
+	}
+	return v.live[0], nil
+}
+
+// Tips returns the live tips of the tree: one normally, several after
+// concurrent updates until the next write (or Merge) merges them.
+func (c *Client) Tips(ctx context.Context) ([]*SignedHead, error) {
 	v, err := c.readHead(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return v.head, nil
+	return v.live, nil
+}
+
+// Merge writes a merge head when the tree has several tips, and reports
+// whether it did. Reads merge in memory; every write merges too, so
+// calling it is only needed to settle a fork without changing anything.
+func (c *Client) Merge(ctx context.Context) (bool, error) {
+	merged := false
+	err := c.update(ctx, func(t *tree) error {
+		merged = t.root.dirty
+		return nil
+	})
+	return merged, err
 }
 
 func (c *Client) loadDir(ctx context.Context, ref []byte) (*Directory, error) {
@@ -301,13 +357,22 @@ func (c *Client) snapshot(ctx context.Context) (*tree, *headView, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	root := &Directory{Version: dirVersion}
-	if v.head != nil {
-		if root, err = c.loadDir(ctx, v.head.Root); err != nil {
+	t := &tree{c: c, ctx: ctx}
+	switch len(v.live) {
+	case 0:
+		t.root = &dnode{dir: &Directory{Version: dirVersion}}
+	case 1:
+		root, err := c.loadDir(ctx, v.live[0].Root)
+		if err != nil {
+			return nil, nil, err
+		}
+		t.root = &dnode{dir: root}
+	default:
+		if t.root, err = c.mergeTips(ctx, v); err != nil {
 			return nil, nil, err
 		}
 	}
-	return &tree{c: c, ctx: ctx, root: &dnode{dir: root}}, v, nil
+	return t, v, nil
 }
 
 // dir walks to the directory at names, creating missing ones if create.
@@ -397,15 +462,19 @@ func (c *Client) update(ctx context.Context, change func(t *tree) error) error {
 		if err != nil {
 			return err
 		}
-		h := Head{Seq: 1, Root: root, Time: now}
-		if v.head != nil {
-			h.Seq, h.Prev = v.head.Seq+1, v.head.hash[:]
+		// The new head extends every live tip: a merge head when there
+		// were several, so holders drop them all for it.
+		h := Head{Seq: 1, Root: root, Time: now, Device: c.cfg.Device}
+		for _, tip := range v.live {
+			h.Parents = append(h.Parents, bytes.Clone(tip.hash[:]))
+			h.Seq = max(h.Seq, tip.Seq+1)
 		}
 		next, err := SignHead(c.cfg.Call.Key, h)
 		if err != nil {
 			return err
 		}
-		if err := c.putHead(ctx, v.holders, next); err != nil {
+		v.cache[next.hash] = next
+		if err := c.putHead(ctx, v, next); err != nil {
 			if errors.Is(err, ErrConflict) {
 				last = err
 				continue

@@ -37,3 +37,13 @@ const (
 	// CodeForgedHead: the head's signature does not verify.
 	CodeForgedHead cell.Code = "forged-head"
 )
+
+// More receptor error codes of the files cell.
+const (
+	// CodeStale: the head is already kept and a newer head extends it (a
+	// stale retry, or a replay of an old head).
+	CodeStale cell.Code = "stale-head"
+	// CodeTooManyTips: the holder keeps MaxTips concurrent heads already;
+	// the owner must merge before adding another.
+	CodeTooManyTips cell.Code = "too-many-tips"
+)

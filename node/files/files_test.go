@@ -6,13 +6,16 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/borgios/borgios/node/cell"
+	"github.com/borgios/borgios/node/cell/celltest"
 	"github.com/borgios/borgios/node/shard"
 	"github.com/borgios/borgios/node/wire"
 )
@@ -201,10 +204,12 @@ func TestConcurrentConduitsLoseNothing(t *testing.T) {
 	t.Logf("%d conflicts refused and merged", conflicts)
 }
 
-// TestStaleHeadRefused: a put-head that does not follow the kept head is
-// refused with the conflict code; a head sent by someone other than its
-// account is refused; an identical retry is accepted.
-func TestStaleHeadRefused(t *testing.T) {
+// TestForgedAndReplayedHeadsRefused: a holder refuses a forged head (bad
+// signature), a head from someone other than its account, an old head
+// sent again (by the owner or any node: stale or replayed), the exact
+// request envelope sent twice, and an owner's head that does not extend
+// its tip; none of them changes what it keeps.
+func TestForgedAndReplayedHeadsRefused(t *testing.T) {
 	ctx := context.Background()
 	nodes := startNetwork(t, 3)
 	k := testKeys(t)
@@ -212,49 +217,232 @@ func TestStaleHeadRefused(t *testing.T) {
 	if _, err := c.Put(ctx, "/f", bytes.NewReader([]byte("x")), nil); err != nil {
 		t.Fatal(err)
 	}
+	first, err := c.Head(ctx)
+	if err != nil || first == nil || first.Seq != 1 {
+		t.Fatalf("head after one put: %+v, %v", first, err)
+	}
+	if _, err := c.Put(ctx, "/g", bytes.NewReader([]byte("y")), nil); err != nil {
+		t.Fatal(err)
+	}
 	cur, err := c.Head(ctx)
-	if err != nil || cur == nil || cur.Seq != 1 {
-		t.Fatalf("head after one put: %+v, %v", cur, err)
+	if err != nil || cur.Seq != 2 || !cur.HasParent(first.hash) {
+		t.Fatalf("head after two puts: %+v, %v", cur, err)
 	}
 	target := nodes[0].target()
-	put := func(h *SignedHead) error {
-		payload, _ := wire.Marshal(headMsg{Head: h.Raw()})
-		_, err := c.cfg.Call.Call(ctx, target, DNA, KindPutHead, payload)
+	owner := c.cfg.Call
+	node := nodes[1].Client()
+	send := func(from *cell.Client, kind string, raw []byte) error {
+		payload, _ := wire.Marshal(headMsg{Head: raw})
+		_, err := from.Call(ctx, target, DNA, kind, payload)
 		return err
 	}
-	if err := put(cur); err != nil {
-		t.Fatalf("identical head again: %v", err)
+	if err := send(owner, KindPutHead, cur.Raw()); err != nil {
+		t.Fatalf("the current head again (an idempotent retry): %v", err)
 	}
-	// Seq 1 again with another root: a second first head.
-	other, err := SignHead(k.Account, Head{Seq: 1, Root: cur.Root, Time: 1})
+	// Replays of the old head, by the owner and by a node.
+	if err := send(owner, KindPutHead, first.Raw()); !cell.HasCode(err, CodeStale) {
+		t.Fatalf("owner's replay of an old head: %v", err)
+	}
+	if err := send(node, KindSyncHead, first.Raw()); !cell.HasCode(err, CodeStale) {
+		t.Fatalf("node's replay of an old head: %v", err)
+	}
+	// The exact same request envelope twice: the envelope replay guard.
+	next, _ := SignHead(k.Account, Head{Seq: 3, Root: cur.Root, Parents: [][]byte{cur.hash[:]}})
+	payload, _ := wire.Marshal(headMsg{Head: next.Raw()})
+	env, err := wire.SealEnvelope(k.Account, wire.Header{Network: testNetwork, Cell: DNA.Name, Kind: KindPutHead, Time: nowMs()}, payload)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := put(other); !cell.HasCode(err, CodeConflict) {
+	if _, err := owner.CallRaw(ctx, target, DNA, env); err != nil {
+		t.Fatalf("a fresh successor: %v", err)
+	}
+	if _, err := owner.CallRaw(ctx, target, DNA, env); !cell.HasCode(err, cell.CodeReplay) {
+		t.Fatalf("the same envelope again: %v", err)
+	}
+	// A competing first head, and one naming a parent never seen: neither
+	// extends the tip.
+	other, _ := SignHead(k.Account, Head{Seq: 1, Root: cur.Root, Time: 1})
+	if err := send(owner, KindPutHead, other.Raw()); !cell.HasCode(err, CodeConflict) {
 		t.Fatalf("competing first head: %v", err)
 	}
-	// Seq 2 naming a wrong predecessor.
-	wrong, _ := SignHead(k.Account, Head{Seq: 2, Root: cur.Root, Prev: other.hash[:]})
-	if err := put(wrong); !cell.HasCode(err, CodeConflict) {
-		t.Fatalf("head with a wrong prev: %v", err)
+	bogus, _ := SignHead(k.Account, Head{Seq: 4, Root: cur.Root, Parents: [][]byte{bytes.Repeat([]byte{9}, 32)}})
+	if err := send(owner, KindPutHead, bogus.Raw()); !cell.HasCode(err, CodeConflict) {
+		t.Fatalf("head with an unknown parent: %v", err)
 	}
-	right, _ := SignHead(k.Account, Head{Seq: 2, Root: cur.Root, Prev: cur.hash[:]})
-	if err := put(right); err != nil {
-		t.Fatalf("the successor: %v", err)
-	}
-	// A node (not the account) may sync but not swap.
-	nc := &cell.Client{Transport: nodes[1].tr, Key: nodes[1].key, Network: testNetwork, Now: nowMs,
-		Verifier: wire.NewVerifier(wire.Config{Network: testNetwork, Now: nowMs})}
-	payload, _ := wire.Marshal(headMsg{Head: right.Raw()})
-	if _, err := nc.Call(ctx, nodes[2].target(), DNA, KindPutHead, payload); !cell.HasCode(err, cell.CodeUnauthorized) {
+	// A node may sync but not put; nobody may put another account's head.
+	if err := send(node, KindPutHead, next.Raw()); !cell.HasCode(err, cell.CodeUnauthorized) {
 		t.Fatalf("put-head by a node: %v", err)
 	}
-	// A forged head is refused by its code.
-	bad := bytes.Clone(right.Raw())
+	stranger := newClient(t, testKeys(t), nodes[0])
+	if err := send(stranger.cfg.Call, KindPutHead, next.Raw()); !cell.HasCode(err, cell.CodeUnauthorized) {
+		t.Fatalf("put-head of another account: %v", err)
+	}
+	// Forged: a flipped signature byte, and a chain head of another
+	// account, by put and by sync.
+	bad := bytes.Clone(next.Raw())
 	bad[len(bad)-1] ^= 1
-	payload, _ = wire.Marshal(headMsg{Head: bad})
-	if _, err := nc.Call(ctx, nodes[2].target(), DNA, KindSyncHead, payload); !cell.HasCode(err, CodeForgedHead) {
-		t.Fatalf("forged head: %v", err)
+	if err := send(owner, KindPutHead, bad); !cell.HasCode(err, CodeForgedHead) {
+		t.Fatalf("forged put: %v", err)
+	}
+	if err := send(node, KindSyncHead, bad); !cell.HasCode(err, CodeForgedHead) {
+		t.Fatalf("forged sync: %v", err)
+	}
+	foreign, _ := sampleHead(t, 1)
+	payload, _ = wire.Marshal(headMsg{Head: next.Raw(), Chain: [][]byte{foreign.Raw()}})
+	if _, err := node.Call(ctx, target, DNA, KindSyncHead, payload); !cell.HasCode(err, cell.CodeBadRequest) {
+		t.Fatalf("chain with another account's head: %v", err)
+	}
+	tips, err := nodes[0].files.Tips(k.AccountPublic())
+	if err != nil || len(tips) != 1 || tips[0].hash != next.hash {
+		t.Fatalf("tips after the refusals: %v, %v", tips, err)
+	}
+	if st := nodes[0].files.Status(); st.Stale < 2 || st.Forked != 0 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// only is a membership view of just these nodes: a conduit cut off from
+// the rest of the network by a partition.
+func only(nodes ...*tnode) func(*cell.Client) shard.Membership {
+	return func(*cell.Client) shard.Membership {
+		return shard.MembersFunc(func(context.Context) ([]shard.Member, error) {
+			var out []shard.Member
+			for _, n := range nodes {
+				out = append(out, shard.Member{Key: n.Pub(), Addr: n.Addr()})
+			}
+			return out, nil
+		})
+	}
+}
+
+// TestMinorityForkNeverLost is the race that "highest seq wins" lost: two
+// conduits of one person write at once from the same head; A's update
+// lands on two of the three head holders (a majority: A is told it
+// succeeded), B's on the third only. Then A's two holders are cut off; a
+// third conduit C reads the tree from the one holder left (B's head),
+// builds on it (a new file, a removal, and a file A also wrote) and is
+// told it succeeded too. The holders come back and sync. Every update of
+// A, B and C must survive: the tree lists every file with the right
+// contents, C's removal stays applied, and the name both A and C wrote
+// keeps both versions, one under a conflict name. Writing then merges the
+// fork into one head on every holder.
+func TestMinorityForkNeverLost(t *testing.T) {
+	ctx := context.Background()
+	// Sync passes only when the test runs them, so the partition holds.
+	nodes := startNetworkSync(t, 6, time.Hour)
+	k := testKeys(t)
+	full := newClient(t, k, nodes...)
+	put := func(c *Client, p, data string) {
+		t.Helper()
+		if _, err := c.Put(ctx, p, strings.NewReader(data), nil); err != nil {
+			t.Fatalf("put %s: %v", p, err)
+		}
+	}
+	put(full, "/base.txt", "base")
+	put(full, "/old.txt", "old")
+
+	members, _ := RegistryMembers(nodes[0].reg).Members(ctx)
+	byKey := map[string]*tnode{}
+	for _, n := range nodes {
+		byKey[string(n.Pub())] = n
+	}
+	var holders, rest []*tnode
+	for i, m := range shard.Rank(HeadID(k.AccountPublic()), members) {
+		if i < shard.DefaultK {
+			holders = append(holders, byKey[string(m.Key)])
+		} else {
+			rest = append(rest, byKey[string(m.Key)])
+		}
+	}
+	h1, h2, h3 := holders[0], holders[1], holders[2]
+	everyone := func(c *cell.Client) shard.Membership { return RemoteMembers(c, celltest.Targets(nodes[0].Node)) }
+	allShards := func(c *cell.Client) shard.Membership { return shard.RemoteMembers(c, celltest.Targets(nodes[0].Node)) }
+
+	a := newClientWith(t, k, "laptop", only(h1, h2), allShards)
+	b := newClientWith(t, k, "phone", only(h3), allShards)
+	put(a, "/a.txt", "from A")
+	put(a, "/notes.txt", "notes of A")
+	put(b, "/b.txt", "from B")
+	for _, n := range []*tnode{h1, h2} {
+		if ts, _ := n.files.Tips(k.AccountPublic()); len(ts) != 1 || ts[0].Device != "laptop" {
+			t.Fatalf("A's holder keeps %v", ts)
+		}
+	}
+
+	// A's holders are cut off; C reaches the rest of the network.
+	c := newClientWith(t, k, "tablet", only(append([]*tnode{h3}, rest...)...), allShards)
+	if es, err := c.List(ctx, "/"); err != nil || len(es) != 3 {
+		t.Fatalf("C sees %v, %v (base, old and B's file)", es, err)
+	}
+	put(c, "/c.txt", "from C")
+	put(c, "/notes.txt", "notes of C")
+	if err := c.Remove(ctx, "/old.txt"); err != nil {
+		t.Fatal(err)
+	}
+
+	// The partition heals: every node syncs with the whole view.
+	for range 2 {
+		for _, n := range nodes {
+			n.files.Sync(ctx)
+		}
+	}
+	for _, n := range holders {
+		if ts, _ := n.files.Tips(k.AccountPublic()); len(ts) != 2 {
+			t.Fatalf("holder keeps %d tips after sync, want A's and C's", len(ts))
+		}
+	}
+
+	reader := newClientWith(t, k, "desktop", everyone, allShards)
+	check := func(stage string) {
+		t.Helper()
+		want := map[string]string{"/base.txt": "base", "/a.txt": "from A", "/b.txt": "from B", "/c.txt": "from C"}
+		got := map[string]string{}
+		var conflict []string
+		for p := range walkAll(t, reader) {
+			data := string(getBytes(t, reader, p))
+			got[p] = data
+			if strings.Contains(p, "(conflict ") {
+				conflict = append(conflict, p)
+			}
+		}
+		for p, d := range want {
+			if got[p] != d {
+				t.Fatalf("%s: %s reads %q, want %q (tree %v)", stage, p, got[p], d, got)
+			}
+		}
+		if _, ok := got["/old.txt"]; ok {
+			t.Fatalf("%s: C's removal was undone", stage)
+		}
+		if len(conflict) != 1 || len(got) != 6 {
+			t.Fatalf("%s: tree %v", stage, got)
+		}
+		notes := []string{got["/notes.txt"], got[conflict[0]]}
+		slices.Sort(notes)
+		if notes[0] != "notes of A" || notes[1] != "notes of C" {
+			t.Fatalf("%s: notes %v", stage, notes)
+		}
+		t.Logf("%s: conflict copy %s", stage, conflict[0])
+	}
+	check("read of the fork")
+	merged, err := reader.Merge(ctx)
+	if err != nil || !merged {
+		t.Fatalf("merge: %v, %v", merged, err)
+	}
+	check("after the merge")
+	head, err := reader.Head(ctx)
+	if err != nil || len(head.ParentHashes()) != 2 {
+		t.Fatalf("merge head %+v, %v", head, err)
+	}
+	for _, n := range nodes {
+		n.files.Sync(ctx)
+	}
+	for _, n := range holders {
+		if ts, _ := n.files.Tips(k.AccountPublic()); len(ts) != 1 || ts[0].hash != head.hash {
+			t.Fatalf("holder keeps %v after the merge", ts)
+		}
+	}
+	if again, err := reader.Merge(ctx); err != nil || again {
+		t.Fatalf("second merge: %v, %v", again, err)
 	}
 }
 
@@ -299,7 +487,7 @@ func TestHeadSurvivesHolderDeaths(t *testing.T) {
 	waitFor(t, 90*time.Second, func() bool {
 		have := 0
 		for _, n := range live {
-			if h, _ := n.files.Head(k.AccountPublic()); h != nil && h.hash == want.hash {
+			if ts, _ := n.files.Tips(k.AccountPublic()); len(ts) == 1 && ts[0].hash == want.hash {
 				have++
 			}
 		}

@@ -3,132 +3,96 @@ package files
 import (
 	"context"
 	"crypto/ed25519"
-	"io"
-	"log/slog"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/borgios/borgios/node/cell"
+	"github.com/borgios/borgios/node/cell/celltest"
 	"github.com/borgios/borgios/node/identity"
 	"github.com/borgios/borgios/node/peertree"
 	"github.com/borgios/borgios/node/registry"
 	"github.com/borgios/borgios/node/shard"
-	"github.com/borgios/borgios/node/transport"
-	"github.com/borgios/borgios/node/wire"
 )
 
 const testNetwork = "files-test"
 
-func quietLogger() *slog.Logger {
-	if os.Getenv("FILESDEBUG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func nowMs() int64 { return celltest.NowMs() }
 
-func nowMs() int64 { return time.Now().UnixMilli() }
+func newKey(t testing.TB) ed25519.PrivateKey { return celltest.NewKey(t) }
 
-func newKey(t testing.TB) ed25519.PrivateKey {
-	_, k, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-// tnode is one test node on 127.0.0.1: QUIC transport, registry (the
-// membership view), shard cell and files cell, each with real data dirs.
+// tnode is one test node on 127.0.0.1: a celltest node running the
+// registry (the membership view), the shard cell and the files cell, each
+// with real data dirs.
 type tnode struct {
-	key   ed25519.PrivateKey
-	tr    *transport.Transport
+	*celltest.Node
 	reg   *registry.Registry
 	shard *shard.Cell
 	files *Cell
-	rts   []*cell.Runtime
-	once  sync.Once
 }
 
-func (n *tnode) pub() ed25519.PublicKey { return n.key.Public().(ed25519.PublicKey) }
+// kill stops the node abruptly.
+func (n *tnode) kill() { n.Kill() }
 
-func (n *tnode) member() peertree.Member {
-	var id peertree.NodeID
-	copy(id[:], n.pub())
-	return peertree.Member{ID: id, Addr: n.tr.Addr().String()}
+func (n *tnode) pub() ed25519.PublicKey { return n.Pub() }
+
+func (n *tnode) target() cell.Target { return n.Target() }
+
+func newNet(t testing.TB) *celltest.Network {
+	return celltest.New(t, celltest.Config{Network: testNetwork, DebugEnv: "FILESDEBUG",
+		Tree: peertree.Config{Heartbeat: testHeartbeat, MergeProbe: 10 * testHeartbeat}})
 }
 
-func (n *tnode) target() cell.Target { return cell.Target{Key: n.pub(), Addr: n.tr.Addr().String()} }
-
-// kill stops the node abruptly: the transport closes under running
-// requests and nothing says goodbye.
-func (n *tnode) kill() {
-	n.once.Do(func() {
-		n.tr.Close()
-		n.files.Close()
-		n.shard.Close()
-		n.reg.Close()
-		for _, rt := range n.rts {
-			rt.Close()
-		}
-	})
-}
-
-func startNode(t testing.TB, contacts ...*tnode) *tnode {
+// startNode starts a node with the registry, shard and files cells; sync
+// tunes the files cell's sync interval (testSync when zero).
+func startNode(t testing.TB, net *celltest.Network, sync time.Duration, contacts ...*tnode) *tnode {
 	t.Helper()
-	key := newKey(t)
-	tr, err := transport.Listen(transport.Config{Key: key, ListenAddr: "127.0.0.1:0", Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
+	var cs []*celltest.Node
+	for _, c := range contacts {
+		cs = append(cs, c.Node)
 	}
-	host := cell.Host{Key: key, Network: testNetwork, Transport: tr, Now: nowMs, Logger: quietLogger(),
-		Verifier: wire.NewVerifier(wire.Config{Network: testNetwork, Now: nowMs})}
-	tree := peertree.Config{Heartbeat: testHeartbeat, MergeProbe: 10 * testHeartbeat}
-	reg, err := registry.New(registry.Config{Host: host, Interval: testInterval, TTL: testTTL, Tree: tree,
+	n := &tnode{Node: net.Add(cs...)}
+	reg, err := registry.New(registry.Config{Host: n.Host, Interval: testInterval, TTL: testTTL, Tree: net.Tree(),
 		Cells: func() []registry.CellRef {
 			return []registry.CellRef{{Name: "registry", Version: 1}, {Name: shard.DNA.Name, Version: shard.DNA.Version}, {Name: DNA.Name, Version: DNA.Version}}
 		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var opts cell.Options
-	for _, c := range contacts {
-		opts.Contacts = append(opts.Contacts, c.member())
-	}
-	n := &tnode{key: key, tr: tr, reg: reg}
-	start := func(typ cell.Type) *cell.Runtime {
-		typ.Tree = tree
-		rt, err := cell.Start(host, typ, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n.rts = append(n.rts, rt)
-		return rt
-	}
-	if err := reg.Attach(start(reg.Type())); err != nil {
+	n.reg = reg
+	if err := reg.Attach(n.Start(reg.Type())); err != nil {
 		t.Fatal(err)
 	}
-	if n.shard, err = shard.New(shard.Config{Host: host, Dir: t.TempDir(), Members: shard.RegistryMembers(reg), ScrubInterval: testScrub, CallTimeout: 5 * time.Second}); err != nil {
+	n.OnKill(reg.Close)
+	if n.shard, err = shard.New(shard.Config{Host: n.Host, Dir: t.TempDir(), Members: shard.RegistryMembers(reg), ScrubInterval: testScrub, CallTimeout: 5 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.shard.Attach(start(n.shard.Type())); err != nil {
+	if err := n.shard.Attach(n.Start(n.shard.Type())); err != nil {
 		t.Fatal(err)
 	}
-	if n.files, err = New(Config{Host: host, Dir: t.TempDir(), Members: RegistryMembers(reg), SyncInterval: testSync, CallTimeout: 5 * time.Second}); err != nil {
+	n.OnKill(n.shard.Close)
+	if sync == 0 {
+		sync = testSync
+	}
+	if n.files, err = New(Config{Host: n.Host, Dir: t.TempDir(), Members: RegistryMembers(reg), SyncInterval: sync, CallTimeout: 5 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.files.Attach(start(n.files.Type())); err != nil {
+	if err := n.files.Attach(n.Start(n.files.Type())); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(n.kill)
+	n.OnKill(n.files.Close)
 	return n
 }
 
 func startNetwork(t testing.TB, size int) []*tnode {
+	return startNetworkSync(t, size, 0)
+}
+
+func startNetworkSync(t testing.TB, size int, sync time.Duration) []*tnode {
 	t.Helper()
-	nodes := []*tnode{startNode(t)}
+	net := newNet(t)
+	nodes := []*tnode{startNode(t, net, sync)}
 	for i := 1; i < size; i++ {
-		nodes = append(nodes, startNode(t, nodes[0], nodes[i-1]))
+		nodes = append(nodes, startNode(t, net, sync, nodes[0], nodes[i-1]))
 	}
 	waitMembers(t, nodes, size)
 	return nodes
@@ -138,7 +102,7 @@ func startNetwork(t testing.TB, size int) []*tnode {
 // members.
 func waitMembers(t testing.TB, nodes []*tnode, want int) {
 	t.Helper()
-	waitFor(t, 90*time.Second, func() bool {
+	celltest.Eventually(t, 0, func() bool {
 		for _, n := range nodes {
 			ms, _ := RegistryMembers(n.reg).Members(context.Background())
 			sms, _ := shard.RegistryMembers(n.reg).Members(context.Background())
@@ -152,49 +116,35 @@ func waitMembers(t testing.TB, nodes []*tnode, want int) {
 
 func waitFor(t testing.TB, limit time.Duration, cond func() bool, what string, args ...any) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting until "+what, append([]any{limit}, args...)...)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	celltest.Eventually(t, limit, cond, what, args...)
 }
 
-func testKeys(t testing.TB) *identity.Keys {
-	t.Helper()
-	m, err := identity.NewMnemonic()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := identity.KeysFromMnemonic(m, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+func testKeys(t testing.TB) *identity.Keys { return celltest.Keys(t) }
 
 // newClient is a conduit: its own transport and key for the connection,
 // the account key for requests, and registries of the network for its
 // membership views.
 func newClient(t testing.TB, k *identity.Keys, regs ...*tnode) *Client {
 	t.Helper()
-	tr, err := transport.Listen(transport.Config{Key: newKey(t), ListenAddr: "127.0.0.1:0", Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tr.Close() })
-	call := &cell.Client{Transport: tr, Key: k.Account, Network: testNetwork, Now: nowMs,
-		Verifier: wire.NewVerifier(wire.Config{Network: testNetwork, Now: nowMs})}
 	var targets []cell.Target
 	for _, n := range regs {
 		targets = append(targets, n.target())
 	}
-	sc, err := shard.NewClient(shard.ClientConfig{Call: call, FileRoot: &k.FileRoot, Members: shard.RemoteMembers(call, targets), CallTimeout: 5 * time.Second})
+	return newClientWith(t, k, "", func(call *cell.Client) shard.Membership { return RemoteMembers(call, targets) },
+		func(call *cell.Client) shard.Membership { return shard.RemoteMembers(call, targets) })
+}
+
+// newClientWith builds a conduit with chosen views of the files and shard
+// cells (a partition: a conduit that reaches only some nodes).
+func newClientWith(t testing.TB, k *identity.Keys, device string, files, shards func(*cell.Client) shard.Membership) *Client {
+	t.Helper()
+	net := celltest.New(t, celltest.Config{Network: testNetwork})
+	call := net.Client(k.Account)
+	sc, err := shard.NewClient(shard.ClientConfig{Call: call, FileRoot: &k.FileRoot, Members: shards(call), CallTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewClient(ClientConfig{Call: call, Shards: sc, Members: RemoteMembers(call, targets), CallTimeout: 5 * time.Second})
+	c, err := NewClient(ClientConfig{Call: call, Shards: sc, Members: files(call), CallTimeout: 5 * time.Second, Device: device})
 	if err != nil {
 		t.Fatal(err)
 	}
