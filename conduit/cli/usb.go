@@ -1,13 +1,17 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/borgios/borgios/usb"
 )
@@ -155,4 +159,67 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// ErrNoDisplay: the desktop app was started where no window can be shown.
+var ErrNoDisplay = errors.New("no display to show a window on (neither DISPLAY nor WAYLAND_DISPLAY is set); run borgios instead, which prints an address to open")
+
+// RunWindowed runs the conduit the way a bare `borgios` does, with the same
+// flags (args, without the program name) and the same portable detection,
+// but hands the address to show instead of opening a browser: the desktop
+// app's window. show is called once, after portable mode has pointed TMPDIR,
+// HOME and the XDG folders at the stick, so a window toolkit started from
+// show reads the stick's folders (WebKitGTK keeps its data and caches under
+// XDG_DATA_HOME and XDG_CACHE_HOME). RunWindowed returns when ctx ends or
+// the conduit stops by itself (Prepare to unplug, the stick pulled out); it
+// returns nil without calling show for --help and --version.
+func RunWindowed(ctx context.Context, args []string, stdout, stderr io.Writer, show func(url string)) error {
+	root := newRootCmd()
+	root.Use = "borgios-desktop"
+	root.Short = "BorgIOS in its own window"
+	// Only the conduit belongs in a window; the other commands are
+	// borgios's.
+	root.ResetCommands()
+	root.RunE = func(cmd *cobra.Command, _ []string) error {
+		if !desktopPresent(runtime.GOOS, os.Getenv) {
+			return ErrNoDisplay
+		}
+		o, err := conduitFlags(cmd.Flags())
+		if err != nil {
+			return err
+		}
+		o.noBrowser = false
+		return runConduitWith(cmd.Context(), stdout, stderr, o, func(u string) error {
+			show(u)
+			return nil
+		}, nil)
+	}
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	return root.ExecuteContext(ctx)
+}
+
+// conduitFlags reads back the options attachConduit bound to the flags.
+func conduitFlags(f *pflag.FlagSet) (conduitOptions, error) {
+	var o conduitOptions
+	var errs []error
+	str := func(name string) string {
+		v, err := f.GetString(name)
+		errs = append(errs, err)
+		return v
+	}
+	o.listen = str("listen")
+	o.keyFile = str("keyfile")
+	o.dataDir = str("data-dir")
+	o.network = str("network")
+	var err error
+	o.idleLock, err = f.GetDuration("idle-lock")
+	errs = append(errs, err)
+	o.peers, err = f.GetStringSlice("peers")
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return conduitOptions{}, fmt.Errorf("conduit flags: %w", err)
+	}
+	return o, nil
 }

@@ -1,11 +1,18 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/borgios/borgios/usb"
 )
@@ -52,5 +59,57 @@ func TestUSBPrepareCommand(t *testing.T) {
 	}
 	if code, stdout, _ := runCLI(t, "", "usb", "flush", root); code != 0 || !strings.Contains(stdout, "Flushed") {
 		t.Errorf("flush: %d %s", code, stdout)
+	}
+}
+
+// TestRunWindowed runs the conduit as the desktop app does: the address
+// goes to show (the window) and the conduit stops when the context ends.
+func TestRunWindowed(t *testing.T) {
+	t.Setenv("DISPLAY", ":99")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	urls := make(chan string, 1)
+	done := make(chan error, 1)
+	var stdout, stderr bytes.Buffer
+	go func() {
+		done <- RunWindowed(ctx, []string{"--listen", "127.0.0.1:0", "--data-dir", ""}, &stdout, &stderr, func(u string) { urls <- u })
+	}()
+	var u string
+	select {
+	case u = <-urls:
+	case err := <-done:
+		t.Fatalf("stopped before showing: %v\n%s", err, stderr.String())
+	case <-time.After(60 * time.Second):
+		t.Fatal("no address within 60s")
+	}
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
+		t.Fatalf("the window's first request: %s, cookies %v", resp.Status, resp.Cookies())
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("conduit did not stop within 60s of cancel")
+	}
+
+	t.Setenv("DISPLAY", "")
+	t.Setenv("WAYLAND_DISPLAY", "")
+	if runtime.GOOS == "linux" {
+		err := RunWindowed(context.Background(), nil, io.Discard, io.Discard, func(string) { t.Error("shown without a display") })
+		if !errors.Is(err, ErrNoDisplay) {
+			t.Fatalf("without a display: %v", err)
+		}
+	}
+	if err := RunWindowed(context.Background(), []string{"--version"}, io.Discard, io.Discard, func(string) { t.Error("shown for --version") }); err != nil {
+		t.Fatal(err)
 	}
 }
