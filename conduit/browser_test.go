@@ -1,9 +1,11 @@
 package conduit
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -732,5 +734,104 @@ func TestBrowserSendBothBalances(t *testing.T) {
 	)
 	if shells(t, earned) != reward {
 		t.Errorf("earnings show %q, want %s", earned, reward)
+	}
+}
+
+// TestBrowserFolderMoves renames a file, moves it into a folder and moves
+// a folder (with a folder and a file inside) into another, all with the
+// forms behind each entry's More link on the Files page, then moves a file by dragging its
+// row onto a folder's row; against a real three-node network. Every
+// moved file reads back with its contents and nothing stays behind.
+func TestBrowserFolderMoves(t *testing.T) {
+	b := startBrowser(t)
+	nc := startNetwork(t, 3)
+	ts := startServer(t, func(c *Config) { c.Network = nc; c.StatusInterval = time.Hour })
+	if st := ts.api("POST", "/api/unlock", unlockRequest{Mnemonic: testPhrase}, nil); st != http.StatusOK {
+		t.Fatalf("unlock: %d", st)
+	}
+	contents := map[string][]byte{"a.txt": []byte("alpha\n"), "b.txt": []byte("bravo\n"), "c.txt": []byte("charlie\n")}
+	if st, body := ts.uploadFiles("/", "", contents, "a.txt", "b.txt"); st != http.StatusOK {
+		t.Fatalf("upload: %d %s", st, body)
+	}
+	if st, body := ts.uploadFiles("/docs/inner", "", contents, "c.txt"); st != http.StatusOK {
+		t.Fatalf("upload: %d %s", st, body)
+	}
+	if st := ts.api("POST", "/api/files/mkdir", pathRequest{Path: "/archive"}, nil); st != http.StatusOK {
+		t.Fatalf("mkdir: %d", st)
+	}
+	run, shot := b.run, b.shot
+	more := func(name string) chromedp.Action {
+		return chromedp.Tasks{chromedp.Click(`a[aria-label="More actions for ` + name + `"]`), chromedp.WaitVisible("#actions")}
+	}
+	var notice string
+	run("enable log", cdplog.Enable())
+	run("rename a file",
+		chromedp.Navigate(ts.URL()),
+		chromedp.WaitVisible(`nav a[href="/files"]`),
+		chromedp.Navigate(ts.Origin()+"/files"),
+		chromedp.WaitVisible("#file-table"),
+		more("a.txt"),
+		chromedp.SetValue("#rename-name", "alpha.txt"),
+		shot("files-rename"),
+		chromedp.Click("#rename-button"),
+		chromedp.WaitVisible("#files-notice"),
+		chromedp.Text("#files-notice", &notice),
+	)
+	if !strings.Contains(notice, "Moved to /alpha.txt") {
+		t.Fatalf("after rename the page says %q", notice)
+	}
+	run("move the file into a folder",
+		more("alpha.txt"),
+		chromedp.SendKeys("#move-into", "/docs"),
+		chromedp.Click("#move-button"),
+		chromedp.WaitVisible(`//p[@id="files-notice"][contains(., "/docs/alpha.txt")]`, chromedp.BySearch),
+	)
+	run("move a folder into another",
+		more("docs"),
+		chromedp.SendKeys("#move-into", "/archive"),
+		chromedp.Click("#move-button"),
+		chromedp.WaitVisible(`//p[@id="files-notice"][contains(., "/archive/docs")]`, chromedp.BySearch),
+	)
+	// Drag b.txt's row onto archive's row, with the events a mouse drag
+	// fires (chromedp has no native HTML5 drag).
+	run("drag a file onto a folder",
+		chromedp.Evaluate(`(() => {
+			const src = document.querySelector('tr[data-path="/b.txt"]');
+			const dst = document.querySelector('tr[data-path="/archive"] td');
+			const dt = new DataTransfer();
+			src.dispatchEvent(new DragEvent("dragstart", {bubbles: true, cancelable: true, dataTransfer: dt}));
+			dst.dispatchEvent(new DragEvent("dragover", {bubbles: true, cancelable: true, dataTransfer: dt}));
+			dst.dispatchEvent(new DragEvent("drop", {bubbles: true, cancelable: true, dataTransfer: dt}));
+		})()`, nil),
+		chromedp.WaitVisible(`//p[@id="files-notice"][contains(., "Moved b.txt into /archive")]`, chromedp.BySearch),
+		chromedp.Navigate(ts.Origin()+"/files?path=/archive"),
+		chromedp.WaitVisible(`tr[data-path="/archive/b.txt"]`),
+		shot("files-moved"),
+	)
+
+	var l listAnswer
+	for dir, want := range map[string]string{
+		"/":                   "archive:dir",
+		"/archive":            "b.txt:file,docs:dir",
+		"/archive/docs":       "alpha.txt:file,inner:dir",
+		"/archive/docs/inner": "c.txt:file",
+	} {
+		if st := ts.api("GET", "/api/files/list?path="+url.QueryEscape(dir), nil, &l); st != http.StatusOK || names(l) != want {
+			t.Errorf("%s lists %q (%d), want %q", dir, names(l), st, want)
+		}
+	}
+	for p, name := range map[string]string{"/archive/docs/alpha.txt": "a.txt", "/archive/b.txt": "b.txt", "/archive/docs/inner/c.txt": "c.txt"} {
+		resp, body := ts.getBearer("/api/files/download?path="+url.QueryEscape(p), nil)
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(body, contents[name]) {
+			t.Errorf("%s: %d %q, want %q", p, resp.StatusCode, body, contents[name])
+		}
+	}
+	// The API refuses a folder moved into itself and a taken name.
+	var le apiError
+	if st := ts.api("POST", "/api/files/move", moveRequest{From: "/archive", Into: "/archive/docs"}, &le); st != http.StatusBadRequest {
+		t.Errorf("folder into itself: %d %+v", st, le)
+	}
+	if st := ts.api("POST", "/api/files/move", moveRequest{From: "/archive/b.txt", To: "/archive/docs"}, &le); st != http.StatusConflict || le.Code != "exists" {
+		t.Errorf("onto a taken name: %d %+v", st, le)
 	}
 }

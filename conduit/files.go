@@ -455,7 +455,18 @@ type pathRequest struct {
 // moveRequest is the body of move (rename is a move in the same folder).
 type moveRequest struct {
 	From string `json:"from"`
-	To   string `json:"to"`
+	To   string `json:"to,omitempty"`
+	// Into, instead of To, moves the entry into that folder under its
+	// own name.
+	Into string `json:"into,omitempty"`
+}
+
+// target is where a move request puts the entry.
+func (m moveRequest) target() string {
+	if m.To == "" && m.Into != "" {
+		return path.Join("/", m.Into, path.Base(path.Join("/", m.From)))
+	}
+	return m.To
 }
 
 func (s *Server) apiFilesMkdir(w http.ResponseWriter, r *http.Request) {
@@ -487,7 +498,7 @@ func (s *Server) apiFilesMove(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &req) {
 		return
 	}
-	e, err := s.move(r.Context(), req.From, req.To)
+	e, err := s.move(r.Context(), req.From, req.target())
 	if err != nil {
 		s.writeFilesError(w, err)
 		return
@@ -525,14 +536,22 @@ func (s *Server) remove(ctx context.Context, p string) error {
 	return ns.files.Remove(ctx, p)
 }
 
-// move renames or moves a file. The file tree has no rename of its own,
-// so the contents are read back and stored under the new name before the
-// old name goes: a failure half-way leaves both, never neither. Folders
-// are refused (each file in them would be copied).
+// treeMover is a file tree that moves an entry in one tree update,
+// without copying contents. files.Client grows it in its own package; until
+// it does, move copies.
+type treeMover interface {
+	Move(ctx context.Context, from, to string) (files.Entry, error)
+}
+
+// move renames or moves a file or a folder (with everything in it) to the
+// path to, which must not exist yet. With a tree that moves entries
+// itself (treeMover) it is one update; otherwise the contents are read
+// back and stored under the new names before the old ones go, so a
+// failure half-way leaves both, never neither.
 func (s *Server) move(ctx context.Context, from, to string) (fileEntryJSON, error) {
 	from, err := cleanPath(from)
 	if err != nil || from == "/" {
-		return fileEntryJSON{}, fmt.Errorf("%w: name the file to move", errBadRequest)
+		return fileEntryJSON{}, fmt.Errorf("%w: name the file or folder to move", errBadRequest)
 	}
 	to, err = cleanPath(to)
 	if err != nil || to == "/" {
@@ -540,6 +559,9 @@ func (s *Server) move(ctx context.Context, from, to string) (fileEntryJSON, erro
 	}
 	if from == to {
 		return fileEntryJSON{}, fmt.Errorf("%w: that is the same name", errBadRequest)
+	}
+	if strings.HasPrefix(to, from+"/") {
+		return fileEntryJSON{}, fmt.Errorf("%w: a folder cannot move into itself", errBadRequest)
 	}
 	ns, err := s.openSession()
 	if err != nil {
@@ -552,25 +574,61 @@ func (s *Server) move(ctx context.Context, from, to string) (fileEntryJSON, erro
 	if err != nil {
 		return fileEntryJSON{}, err
 	}
-	if e.Kind == files.KindDir {
-		return fileEntryJSON{}, fmt.Errorf("%w: moving a folder is not supported yet; move its files", errBadRequest)
-	}
 	if _, err := ns.files.Stat(ctx, to); err == nil {
 		return fileEntryJSON{}, files.ErrExists
 	} else if !errors.Is(err, files.ErrNotFound) {
 		return fileEntryJSON{}, err
 	}
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(ns.files.GetEntry(ctx, e, pw)) }()
-	ne, err := ns.files.Put(ctx, to, pr, nil)
-	pr.CloseWithError(err)
+	if m, ok := any(ns.files).(treeMover); ok {
+		ne, err := m.Move(ctx, from, to)
+		if err != nil {
+			return fileEntryJSON{}, err
+		}
+		return entryJSON(path.Dir(to), ne), nil
+	}
+	if e.Kind != files.KindDir {
+		ne, err := copyFile(ctx, ns.files, e, to)
+		if err != nil {
+			return fileEntryJSON{}, err
+		}
+		if err := ns.files.Remove(ctx, from); err != nil {
+			return fileEntryJSON{}, fmt.Errorf("stored under the new name, but the old one stays: %w", err)
+		}
+		return entryJSON(path.Dir(to), ne), nil
+	}
+	// A folder: the new folder first (an empty one moves too), then each
+	// entry under it, read from one snapshot of the tree.
+	if err := ns.files.Mkdir(ctx, to); err != nil {
+		return fileEntryJSON{}, err
+	}
+	err = ns.files.Walk(ctx, from, func(p string, se files.Entry) error {
+		dst := to + strings.TrimPrefix(p, from)
+		if se.Kind == files.KindDir {
+			return ns.files.Mkdir(ctx, dst)
+		}
+		_, err := copyFile(ctx, ns.files, se, dst)
+		return err
+	})
+	if err != nil {
+		return fileEntryJSON{}, fmt.Errorf("copying the folder (the original is untouched): %w", err)
+	}
+	if err := ns.files.Remove(ctx, from); err != nil {
+		return fileEntryJSON{}, fmt.Errorf("copied to the new place, but the old folder stays: %w", err)
+	}
+	ne, err := ns.files.Stat(ctx, to)
 	if err != nil {
 		return fileEntryJSON{}, err
 	}
-	if err := ns.files.Remove(ctx, from); err != nil {
-		return fileEntryJSON{}, fmt.Errorf("stored under the new name, but the old one stays: %w", err)
-	}
 	return entryJSON(path.Dir(to), ne), nil
+}
+
+// copyFile stores the contents of e again under to.
+func copyFile(ctx context.Context, fc *files.Client, e files.Entry, to string) (files.Entry, error) {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(fc.GetEntry(ctx, e, pw)) }()
+	ne, err := fc.Put(ctx, to, pr, nil)
+	pr.CloseWithError(err)
+	return ne, err
 }
 
 // humanSize says n bytes the way a file manager does.
@@ -616,6 +674,17 @@ func filesView(page web.Page, dir string, es []files.Entry) web.FilesView {
 	}
 	// Folders first, as people expect.
 	sort.SliceStable(v.Entries, func(i, j int) bool { return v.Entries[i].Dir && !v.Entries[j].Dir })
+	// Where an entry can move without typing: the folders above, and the
+	// ones here. Deeper ones are typed (the list stays one walk-free read).
+	for _, c := range v.Crumbs {
+		v.Folders = append(v.Folders, c.Path)
+	}
+	for _, e := range v.Entries {
+		if !e.Dir {
+			break
+		}
+		v.Folders = append(v.Folders, e.Path)
+	}
 	return v
 }
 
@@ -650,6 +719,15 @@ func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		_, e := filesError(err)
 		v.Error = "Could not open " + dir + ": " + e.Error
+	}
+	if act := q.Get("act"); act != "" {
+		if p, err := cleanPath(act); err == nil && p != "/" {
+			for i := range v.Entries {
+				if v.Entries[i].Path == p {
+					v.Selected = &v.Entries[i]
+				}
+			}
+		}
 	}
 	if view := q.Get("view"); view != "" {
 		v.Preview = s.preview(r.Context(), ns, view)
@@ -775,8 +853,27 @@ func (s *Server) postFilesDelete(w http.ResponseWriter, r *http.Request) {
 func (s *Server) postFilesMove(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	_ = r.ParseForm()
+	// Three forms post here: rename (a new name in the same folder),
+	// move into a folder (keeping the name), or a whole new path.
 	from, to := r.PostForm.Get("from"), r.PostForm.Get("to")
 	dir := path.Dir(path.Join("/", from))
+	switch {
+	case to != "":
+	case r.PostForm.Has("name"):
+		name := strings.TrimSpace(r.PostForm.Get("name"))
+		if !files.ValidName(name) {
+			backToFolder(w, r, dir, "That name cannot be used.")
+			return
+		}
+		to = path.Join(dir, name)
+	case r.PostForm.Has("into"):
+		into, err := cleanPath(strings.TrimSpace(r.PostForm.Get("into")))
+		if err != nil {
+			backToFolder(w, r, dir, "Could not move: that folder path cannot be used.")
+			return
+		}
+		to = path.Join(into, path.Base(path.Join("/", from)))
+	}
 	if _, err := s.move(r.Context(), from, to); err != nil {
 		backToFolder(w, r, dir, "Could not move: "+formError(err))
 		return

@@ -1,5 +1,7 @@
 package web
 
+import "path"
+
 // Sections that exist only while unlocked and connected to a network.
 const (
 	NavFiles  Nav = "files"
@@ -43,6 +45,14 @@ type FilesView struct {
 	Crumbs  []Crumb
 	Entries []FileRow
 	Preview *FilePreview
+	// Selected is the entry whose rename, move and delete forms are open.
+	Selected *FileRow
+	// Folders are offered as destinations of a move (a datalist): the
+	// folders above this one and the ones in it.
+	Folders []string
 	Error   string
 	Notice  string
 }
+
+// pathDir is the folder holding p.
+func pathDir(p string) string { return path.Dir(p) }

@@ -86,6 +86,54 @@
     });
   }
 
+  // Moving by drag and drop: drag a row onto a folder's row (or onto a
+  // folder in the path above the list) to move it there. The forms under
+  // "More" do the same without a mouse.
+  var dragType = "application/x-borgios-path";
+  function notice(text) {
+    return "/files?path=" + encodeURIComponent(dir) + "&notice=" + encodeURIComponent(text);
+  }
+  function moveInto(from, into) {
+    if (!from || !into || from === into || into.indexOf(from + "/") === 0) { return; }
+    fetch("/api/files/move", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ from: from, into: into })
+    }).then(function (res) {
+      return res.json().then(function (j) { return { ok: res.ok, j: j }; });
+    }).then(function (a) {
+      var name = from.substring(from.lastIndexOf("/") + 1);
+      window.location.assign(notice(a.ok ? "Moved " + name + " into " + into + "." : "Could not move: " + (a.j.error || "failed")));
+    }).catch(function (err) {
+      window.location.assign(notice("Could not move: " + err.message));
+    });
+  }
+  function folderOf(el) {
+    var row = el.closest && el.closest("tr[data-dir]");
+    if (row) { return row.getAttribute("data-path"); }
+    var crumb = el.closest && el.closest(".crumbs a[data-path]");
+    return crumb ? crumb.getAttribute("data-path") : null;
+  }
+  document.addEventListener("dragstart", function (ev) {
+    var row = ev.target.closest && ev.target.closest("tr[data-path]");
+    if (!row || !ev.dataTransfer) { return; }
+    ev.dataTransfer.setData(dragType, row.getAttribute("data-path"));
+    ev.dataTransfer.effectAllowed = "move";
+  });
+  document.addEventListener("dragover", function (ev) {
+    if (!ev.dataTransfer || ev.dataTransfer.types.indexOf(dragType) < 0) { return; }
+    var into = folderOf(ev.target);
+    if (into !== null) { ev.preventDefault(); ev.dataTransfer.dropEffect = "move"; }
+  });
+  document.addEventListener("drop", function (ev) {
+    if (!ev.dataTransfer || ev.dataTransfer.types.indexOf(dragType) < 0) { return; }
+    var into = folderOf(ev.target);
+    if (into === null) { return; }
+    ev.preventDefault();
+    ev.stopPropagation();
+    moveInto(ev.dataTransfer.getData(dragType), into);
+  }, true);
+
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
     if (input.files && input.files.length) { uploadAll(input.files); }
@@ -98,6 +146,7 @@
   });
   zone.addEventListener("drop", function (ev) {
     ev.preventDefault();
+    if (ev.dataTransfer && ev.dataTransfer.types.indexOf(dragType) >= 0) { return; }
     if (ev.dataTransfer && ev.dataTransfer.files.length) { uploadAll(ev.dataTransfer.files); }
   });
 })();
