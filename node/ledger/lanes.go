@@ -117,3 +117,14 @@ func (vb *VoucherBook) Best(lane Hash) (Voucher, bool) {
 	}
 	return bl.best, true
 }
+
+// Lanes lists the lanes the book holds a voucher for.
+func (vb *VoucherBook) Lanes() []Hash {
+	var out []Hash
+	for h, bl := range vb.lanes {
+		if bl.best.Nonce > 0 {
+			out = append(out, h)
+		}
+	}
+	return out
+}

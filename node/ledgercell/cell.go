@@ -90,6 +90,10 @@ type Cell struct {
 	spreadQ    []*ledger.Certificate
 	spreadWake chan struct{}
 
+	me       ledger.AccountID    // this node's account (its key)
+	book     *ledger.VoucherBook // vouchers for lanes paying this node; mu
+	disputes chan ledger.Hash    // closed lanes to redeem before the window ends
+
 	claimMu  sync.Mutex
 	claiming map[ledger.Hash]bool // proof IDs being claimed right now
 
@@ -98,7 +102,7 @@ type Cell struct {
 	wake chan struct{}
 
 	stats struct {
-		votes, refused, batches, confirmed, spread, received, dropped, synced, rewards atomic.Int64
+		votes, refused, batches, confirmed, spread, received, dropped, synced, rewards, vouchers, redeems, disputes atomic.Int64
 	}
 
 	ctx      context.Context
@@ -139,6 +143,9 @@ func New(cfg Config) (*Cell, error) {
 		voted:      map[slotKey][]byte{},
 		evSeen:     map[[2]ledger.Hash]bool{},
 		claiming:   map[ledger.Hash]bool{},
+		me:         ledger.AccountID(h.Key.Public().(ed25519.PublicKey)),
+		book:       ledger.NewVoucherBook(cfg.Genesis),
+		disputes:   make(chan ledger.Hash, 64),
 		jobs:       make(chan *job, 1024),
 		inbox:      make(chan []byte, 256),
 		spreadWake: make(chan struct{}, 1),
@@ -190,6 +197,8 @@ func (c *Cell) Type() cell.Type {
 			KindCerts:       c.handleCerts,
 			KindGenesis:     c.handleGenesis,
 			KindClaim:       c.handleClaim,
+			KindPay:         c.handlePay,
+			KindLane:        c.handleLane,
 		},
 		MaxRequest:  maxRequest,
 		OnBroadcast: c.onBroadcast,
@@ -211,6 +220,7 @@ func (c *Cell) Attach(rt *cell.Runtime) error {
 	c.goLoop(c.ingestLoop)
 	c.goLoop(c.spreadLoop)
 	c.goLoop(c.syncLoop)
+	c.goLoop(c.laneLoop)
 	return nil
 }
 
@@ -290,6 +300,16 @@ func (c *Cell) indexNew() []*ledger.Certificate {
 			c.credits[op.To] = append(c.credits[op.To], h)
 		case *ledger.Reward:
 			c.credits[op.Binding.Owner] = append(c.credits[op.Binding.Owner], h)
+		case *ledger.LaneClose:
+			// The payer closed a lane this node holds a voucher for:
+			// redeem it inside the window (a no-op if already redeemed).
+			if _, ok := c.book.Best(op.Lane); ok {
+				select {
+				case c.disputes <- op.Lane:
+				default:
+					c.log.Error("dispute queue full", "lane", op.Lane)
+				}
+			}
 		}
 		delete(c.voted, slotKey{b.Account, b.Seq})
 	}
@@ -600,6 +620,9 @@ type Status struct {
 	Synced        int64  `json:"synced_from_peers"`
 	Equivocations int    `json:"equivocations"`
 	Rewards       int64  `json:"rewards_claimed"`
+	Vouchers      int64  `json:"vouchers_accepted"`
+	Redeems       int64  `json:"redeems"`
+	Disputes      int64  `json:"disputes"`
 	Conservation  string `json:"conservation"`
 }
 
@@ -610,7 +633,8 @@ func (c *Cell) Status() Status {
 	st := Status{Genesis: c.g.Hash().String(), Witness: -1, Certificates: c.led.Len(), Pending: c.led.Pending(),
 		Accounts: len(c.chains), Votes: c.stats.votes.Load(), Refused: c.stats.refused.Load(),
 		VoteBatches: c.stats.batches.Load(), Spread: c.stats.spread.Load(), Received: c.stats.received.Load(),
-		Dropped: c.stats.dropped.Load(), Synced: c.stats.synced.Load(), Equivocations: len(c.evidence), Rewards: c.stats.rewards.Load(), Conservation: "ok"}
+		Dropped: c.stats.dropped.Load(), Synced: c.stats.synced.Load(), Equivocations: len(c.evidence), Rewards: c.stats.rewards.Load(),
+		Vouchers: c.stats.vouchers.Load(), Redeems: c.stats.redeems.Load(), Disputes: c.stats.disputes.Load(), Conservation: "ok"}
 	if c.wit != nil {
 		st.Witness = int(c.wit.Index())
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,7 +31,11 @@ func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func nowMs() int64 { return time.Now().UnixMilli() }
+// clockOffset moves the whole test network's clock (nodes' network time
+// and clients' alike), so a test can let a dispute window pass.
+var clockOffset atomic.Int64
+
+func nowMs() int64 { return time.Now().UnixMilli() + clockOffset.Load() }
 
 // testKey derives a deterministic key, so child processes agree.
 func testKey(label string, i int) ed25519.PrivateKey {

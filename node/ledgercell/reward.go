@@ -206,6 +206,7 @@ func (c *Cell) claimOne(ctx context.Context, p *ledger.ServiceProof, bind *ledge
 		return failed(err)
 	}
 	c.stats.rewards.Add(1)
+	c.ingest(ctx, []*ledger.Certificate{ct})
 	h := ct.BlockHash()
 	return ClaimResult{Block: h[:]}
 }
