@@ -51,6 +51,9 @@ var errMailBadRequest = errors.New("bad mail request")
 type mailSession struct {
 	keys   *identity.Keys
 	client *mail.Client
+	// published is the key under which ensurePublished remembers this
+	// person on this pool (a new pool may reach another network).
+	published string
 }
 
 func (s *Server) openMail() (*mailSession, error) {
@@ -75,13 +78,14 @@ func (s *Server) openMail() (*mailSession, error) {
 		keys.Wipe()
 		return nil, fmt.Errorf("conduit: mail client: %w", err)
 	}
-	return &mailSession{keys: keys, client: c}, nil
+	return &mailSession{keys: keys, client: c, published: fmt.Sprintf("%p/%s", p, keys.Address())}, nil
 }
 
 func (m *mailSession) close() { m.keys.Wipe() }
 
 // published remembers when each account's key record was last published
-// by this process, so opening Mail does not re-publish on every click.
+// through each pool by this process, so opening Mail does not re-publish
+// on every click.
 var published = struct {
 	sync.Mutex
 	at map[string]time.Time
@@ -91,7 +95,7 @@ var published = struct {
 // has not done so recently: without it nobody can write to them. A
 // failure is returned but the caller may go on (reading needs no record).
 func (s *Server) ensurePublished(ctx context.Context, m *mailSession) error {
-	addr := m.keys.Address()
+	addr := m.published
 	now := time.Now()
 	published.Lock()
 	last, ok := published.at[addr]
@@ -522,7 +526,7 @@ func (s *Server) apiMailPublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	published.Lock()
-	published.at[m.keys.Address()] = time.Now()
+	published.at[m.published] = time.Now()
 	published.Unlock()
 	writeJSON(w, http.StatusOK, struct {
 		Address string `json:"address"`
