@@ -37,7 +37,9 @@ func (n *netns) run(args ...string) {
 	}
 }
 
-func (n *netns) in(ns string, args ...string) { n.run(append([]string{"ip", "netns", "exec", n.prefix + ns}, args...)...) }
+func (n *netns) in(ns string, args ...string) {
+	n.run(append([]string{"ip", "netns", "exec", n.prefix + ns}, args...)...)
+}
 
 func (n *netns) add(ns string) {
 	n.run("ip", "netns", "add", n.prefix+ns)
@@ -235,7 +237,10 @@ func TestNetnsHomesBehindNAT(t *testing.T) {
 	if reach := h1.wait(t, "REACH", 120*time.Second, nil); !strings.HasPrefix(reach, "REACH 1 10.99.0.1:7446") {
 		t.Fatalf("h1 (forwarded port): %s, want public at 10.99.0.1:7446", reach)
 	}
-	h2 := node("h2", "h2", "0.0.0.0:7446", "-peers", inet)
+	// h2 listens on its own port: a NAT that preserves ports then maps its
+	// flows to the same public port whatever the destination (h1 holds
+	// 7446), which is what makes hole punching towards it work.
+	h2 := node("h2", "h2", "0.0.0.0:7450", "-peers", inet)
 	h3 := node("h3", "h3", "0.0.0.0:7446", "-peers", inet)
 	h1key := h1.field(t, "KEY", 1)
 	for _, h := range []*proc{h2, h3} {

@@ -2,7 +2,11 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/borgios/borgios/node/cell"
@@ -27,7 +31,7 @@ func (s *Service) DirectPath(ctx context.Context, peer cell.Target) (string, err
 	}
 	var theirs addrMsg
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
-	err := s.call(cctx, peer, KindPunch, addrMsg{Addr: mine, From: s.tr.Addr().String()}, &theirs)
+	err := s.call(cctx, peer, KindPunch, addrMsg{Addr: mine, From: s.tr.Addr().String(), Alt: s.preservedPort(mine)}, &theirs)
 	cancel()
 	if err != nil {
 		return "", fmt.Errorf("%w: coordinating through the relay: %w", ErrNoDirectPath, err)
@@ -37,12 +41,44 @@ func (s *Service) DirectPath(ctx context.Context, peer cell.Target) (string, err
 	}
 	pctx, stop := context.WithTimeout(ctx, punchFor)
 	defer stop()
-	go s.punchLoop(pctx, theirs.Addr)
-	var obs addrMsg
-	err = s.call(pctx, cell.Target{Key: peer.Key, Addr: theirs.Addr}, KindObserve, struct{}{}, &obs)
-	if err != nil {
-		return "", fmt.Errorf("%w: dialling %s: %w", ErrNoDirectPath, theirs.Addr, err)
+	// Two candidates: the address peers observed, and the same IP with the
+	// peer's own port, which a NAT that preserves ports when it can uses
+	// for a new destination even when it had to pick another port for the
+	// flows peers observed.
+	cands := []string{theirs.Addr}
+	if theirs.Alt != "" && theirs.Alt != theirs.Addr {
+		cands = append(cands, theirs.Alt)
 	}
+	found := make(chan string, len(cands))
+	var errs []error
+	var emu sync.Mutex
+	for _, cand := range cands {
+		go s.punchLoop(pctx, cand)
+		go func() {
+			var obs addrMsg
+			if err := s.call(pctx, cell.Target{Key: peer.Key, Addr: cand}, KindObserve, struct{}{}, &obs); err != nil {
+				emu.Lock()
+				errs = append(errs, err)
+				emu.Unlock()
+				found <- ""
+				return
+			}
+			found <- cand
+		}()
+	}
+	direct := ""
+	for range cands {
+		if d := <-found; d != "" {
+			direct = d
+			break
+		}
+	}
+	if direct == "" {
+		emu.Lock()
+		defer emu.Unlock()
+		return "", fmt.Errorf("%w: dialling %v: %w", ErrNoDirectPath, cands, errors.Join(errs...))
+	}
+	theirs.Addr = direct
 	if err := s.tr.SetShortcut(peer.Addr, theirs.Addr); err != nil {
 		return "", err
 	}
@@ -57,20 +93,36 @@ func (s *Service) DirectPath(ctx context.Context, peer cell.Target) (string, err
 // observed address.
 func (s *Service) answerPunch(peer transport.Peer, m addrMsg) addrMsg {
 	if m.Addr != "" {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			ctx, cancel := context.WithTimeout(s.ctx, punchFor)
-			defer cancel()
-			s.punchLoop(ctx, m.Addr)
-		}()
+		for _, a := range []string{m.Addr, m.Alt} {
+			if a == "" {
+				continue
+			}
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				ctx, cancel := context.WithTimeout(s.ctx, punchFor)
+				defer cancel()
+				s.punchLoop(ctx, a)
+			}()
+		}
 		if _, _, relayed, err := transport.ParseRelayAddr(m.From); relayed && err == nil {
 			// If the requester gets through, its connection lands in our
 			// pool under m.Addr: use it for its relayed address too.
 			_ = s.tr.SetShortcut(m.From, m.Addr)
 		}
 	}
-	return addrMsg{Addr: s.Observed()}
+	return addrMsg{Addr: s.Observed(), Alt: s.preservedPort(s.Observed())}
+}
+
+// preservedPort is observed's IP with our own socket's port: where a
+// port-preserving NAT maps a flow to a new destination.
+func (s *Service) preservedPort(observed string) string {
+	ap, err := netip.ParseAddrPort(observed)
+	ua, ok := s.tr.LocalAddr().(*net.UDPAddr)
+	if err != nil || !ok || int(ap.Port()) == ua.Port {
+		return ""
+	}
+	return netip.AddrPortFrom(ap.Addr(), uint16(ua.Port)).String()
 }
 
 func (s *Service) punchLoop(ctx context.Context, addr string) {

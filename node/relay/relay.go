@@ -229,6 +229,7 @@ func reachName(r registry.Reachability) string {
 type addrMsg struct {
 	Addr string `cbor:"1,keyasint"`
 	From string `cbor:"2,keyasint,omitempty"` // punch: the sender's relayed address
+	Alt  string `cbor:"3,keyasint,omitempty"` // punch: observed IP with the sender's own port
 }
 
 type dialBackAns struct {
