@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -703,4 +704,66 @@ func TestWalletEarnings(t *testing.T) {
 	if wj.Balance != 10*ledger.MicroPerShell+amt+amt2 || len(wj.Earnings) != 2 || !wj.Earnings[0].Credited || !wj.Earnings[1].Credited {
 		t.Fatalf("after receiving: %+v", wj)
 	}
+}
+
+// TestUploadEvents: GET /api/files/events streams an upload's progress
+// as it is stored on a real three-node network, climbing to the file's
+// size and ending with done; the polling endpoint reports the same.
+func TestUploadEvents(t *testing.T) {
+	nc := startNetwork(t, 3)
+	ts := startServer(t, func(c *Config) { c.Network = nc })
+	if st := ts.api("POST", "/api/unlock", unlockRequest{Mnemonic: testPhrase}, nil); st != http.StatusOK {
+		t.Fatalf("unlock: %d", st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	req := ts.newRequest("GET", "/api/files/events", nil).WithContext(ctx)
+	req.Header.Set("Authorization", "Bearer "+ts.Token())
+	resp := ts.do(req, false)
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("events: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	events := readEvents(resp.Body)
+
+	data := make([]byte, 1_500_000)
+	rand.Read(data)
+	uploaded := make(chan int, 1)
+	go func() {
+		st, _ := ts.uploadFiles("/", "ev1", map[string][]byte{"big.bin": data}, "big.bin")
+		uploaded <- st
+	}()
+	var seen []upload
+	for {
+		ev, ok := <-events
+		if !ok {
+			t.Fatalf("the stream ended after %+v", seen)
+		}
+		var u upload
+		if ev.name != "upload" || json.Unmarshal([]byte(ev.data), &u) != nil || u.ID != "ev1" {
+			continue
+		}
+		if len(seen) > 0 && u.Stored < seen[len(seen)-1].Stored {
+			t.Fatalf("progress went back: %+v then %+v", seen, u)
+		}
+		seen = append(seen, u)
+		if u.Done {
+			break
+		}
+	}
+	last := seen[len(seen)-1]
+	if last.Stored != int64(len(data)) || last.Error != "" || last.Path != "/big.bin" {
+		t.Fatalf("last event %+v", last)
+	}
+	if st := <-uploaded; st != http.StatusOK {
+		t.Fatalf("upload: %d", st)
+	}
+	var prog struct {
+		Uploads []upload `json:"uploads"`
+	}
+	ts.api("GET", "/api/files/progress", nil, &prog)
+	if len(prog.Uploads) != 1 || prog.Uploads[0] != last {
+		t.Fatalf("polling says %+v, the stream said %+v", prog.Uploads, last)
+	}
+	t.Logf("%d upload events", len(seen))
 }

@@ -3,6 +3,8 @@ package conduit
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -449,8 +451,9 @@ type mediaResponse struct {
 	cr     string // Content-Range
 }
 
-// TestBrowserVideo uploads a short WebM through the Files page to a real
-// three-node network, opens its preview, plays it (currentTime advances
+// TestBrowserVideo uploads a short WebM (and a 2 MiB file beside it,
+// whose progress bar must move by the upload event stream, with no
+// polling) through the Files page to a real three-node network, opens its preview, plays it (currentTime advances
 // with no media error), seeks to the middle (seeked fires, currentTime is
 // near the middle, playback goes on from there) and checks the Range
 // answers the conduit gave the video element: 206 with a Content-Range
@@ -471,8 +474,19 @@ func TestBrowserVideo(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A second, larger file goes up alongside, so its progress bar has
+	// several steps to show (the network stores 256 KiB pieces).
+	big := make([]byte, 2<<20)
+	rand.Read(big)
+	bigPath := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(bigPath, big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	var mu sync.Mutex
 	var media []mediaResponse
+	var polls int
+	progress := map[string][]upload{} // upload events by path
 	ranges := map[network.RequestID]string{}
 	hdr := func(h network.Headers, k string) string {
 		for name, v := range h {
@@ -491,15 +505,26 @@ func TestBrowserVideo(t *testing.T) {
 			if strings.Contains(ev.Request.URL, "/api/media/") {
 				ranges[ev.RequestID] = hdr(ev.Request.Headers, "Range")
 			}
+			if strings.Contains(ev.Request.URL, "/api/files/progress") {
+				polls++
+			}
 		case *network.EventResponseReceived:
 			if strings.Contains(ev.Response.URL, "/api/media/") {
 				media = append(media, mediaResponse{status: int(ev.Response.Status), rng: ranges[ev.RequestID], cr: hdr(ev.Response.Headers, "Content-Range")})
+			}
+		case *network.EventEventSourceMessageReceived:
+			if ev.EventName == "upload" {
+				var u upload
+				if json.Unmarshal([]byte(ev.Data), &u) == nil {
+					progress[u.Path] = append(progress[u.Path], u)
+				}
 			}
 		}
 	})
 	run := b.run
 	// A slow link (about 1.5 times the video's bit rate), so the middle
-	// has not arrived when the seek asks for it.
+	// has not arrived when the seek asks for it, and uploads take a few
+	// seconds, so their progress is seen moving.
 	run("enable log", cdplog.Enable(), network.Enable(),
 		network.EmulateNetworkConditions(false, 20, 150_000, 1_000_000))
 	run("upload the video",
@@ -507,10 +532,37 @@ func TestBrowserVideo(t *testing.T) {
 		chromedp.WaitVisible(`nav a[href="/files"]`),
 		chromedp.Navigate(ts.Origin()+"/files"),
 		chromedp.WaitVisible("#upload-input"),
-		chromedp.SetUploadFiles("#upload-input", []string{abs}),
+		chromedp.SetUploadFiles("#upload-input", []string{abs, bigPath}),
 		chromedp.Click("#upload-button"),
+		chromedp.WaitVisible(`//p[@id="files-notice"][contains(., "Uploaded 2")]`, chromedp.BySearch),
 		chromedp.WaitVisible("#file-table"),
 	)
+	// The bars moved by the event stream, not by polling: big.bin's
+	// events climb to its size, with steps in between.
+	mu.Lock()
+	evs := progress["/big.bin"]
+	if polls != 0 {
+		t.Errorf("the page polled /api/files/progress %d times; it has the event stream", polls)
+	}
+	// (The last event may not arrive: the page closes the stream when the
+	// upload's own answer says it is done.)
+	if len(evs) == 0 || evs[len(evs)-1].Stored > int64(len(big)) {
+		t.Errorf("upload events of big.bin: %+v", evs)
+	}
+	steps := 0
+	for i, u := range evs {
+		if i > 0 && u.Stored < evs[i-1].Stored {
+			t.Errorf("progress went back: %+v", evs)
+		}
+		if u.Stored > 0 && u.Stored < int64(len(big)) {
+			steps++
+		}
+	}
+	if steps == 0 {
+		t.Errorf("no progress between 0 and the end of big.bin: %+v", evs)
+	}
+	t.Logf("big.bin: %d upload events, %d in between; clip.webm: %d", len(evs), steps, len(progress["/clip.webm"]))
+	mu.Unlock()
 	var duration float64
 	run("open the preview",
 		chromedp.Click(`//a[text()="clip.webm"]`, chromedp.BySearch),

@@ -91,23 +91,50 @@ func cleanPath(p string) (string, error) {
 	return "/" + strings.Join(parts, "/"), nil
 }
 
-// upload is one file's progress, as GET /api/files/progress reports it.
+// upload is one file's progress, as GET /api/files/progress and the
+// upload events of GET /api/files/events report it.
 type upload struct {
 	ID     string `json:"id"`
 	Path   string `json:"path"`
 	Stored int64  `json:"stored"`
-	Done   bool   `json:"done"`
-	Error  string `json:"error,omitempty"`
-	ended  time.Time
+	// Rate is bytes stored per second since the upload began.
+	Rate  int64  `json:"rate"`
+	Done  bool   `json:"done"`
+	Error string `json:"error,omitempty"`
+	// Version counts changes, so a stream sends each upload only when it
+	// moved on.
+	Version uint64 `json:"-"`
+	ended   time.Time
+	began   time.Time // monotonic, for the rate only
 }
 
-// uploads tracks uploads in flight for the progress API.
+// uploads tracks uploads in flight for the progress API and stream.
 type uploads struct {
-	mu sync.Mutex
-	m  map[string]*upload
+	mu      sync.Mutex
+	m       map[string]*upload
+	changed chan struct{} // closed and replaced on every change
 }
 
 var uploadIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// notify wakes the event streams. mu held.
+func (u *uploads) notify() {
+	if u.changed != nil {
+		close(u.changed)
+		u.changed = nil
+	}
+}
+
+// changes returns a channel closed at the next change; take it before
+// reading the table so a change in between is not missed.
+func (u *uploads) changes() <-chan struct{} {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.changed == nil {
+		u.changed = make(chan struct{})
+	}
+	return u.changed
+}
 
 func (u *uploads) start(id, p string, now time.Time) {
 	u.mu.Lock()
@@ -123,7 +150,8 @@ func (u *uploads) start(id, p string, now time.Time) {
 	if len(u.m) >= maxTrackedUploads {
 		return // progress is a courtesy; the upload itself goes on
 	}
-	u.m[id] = &upload{ID: id, Path: p}
+	u.m[id] = &upload{ID: id, Path: p, Version: 1, began: time.Now()}
+	u.notify()
 }
 
 func (u *uploads) set(id string, stored int64) {
@@ -131,6 +159,11 @@ func (u *uploads) set(id string, stored int64) {
 	defer u.mu.Unlock()
 	if v := u.m[id]; v != nil {
 		v.Stored = stored
+		if d := time.Since(v.began); d > 0 {
+			v.Rate = int64(float64(stored) / d.Seconds())
+		}
+		v.Version++
+		u.notify()
 	}
 }
 
@@ -142,6 +175,8 @@ func (u *uploads) finish(id string, err error, now time.Time) {
 		if err != nil {
 			v.Error = err.Error()
 		}
+		v.Version++
+		u.notify()
 	}
 }
 

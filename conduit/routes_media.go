@@ -2,7 +2,8 @@ package conduit
 
 import "net/http"
 
-// mediaRoutes registers extra Files/media routes (upload progress events, video).
+// mediaRoutes registers the Files routes that grew after the first pages:
+// the upload progress event stream.
 func (s *Server) mediaRoutes(mux *http.ServeMux) {
-	_ = mux
+	mux.HandleFunc("GET /api/files/events", s.apiFilesEvents)
 }

@@ -32,39 +32,79 @@
     return { bar: bar, state: state, li: li };
   }
 
+  // Live progress: one event stream for all uploads of this page, open
+  // while any runs. Without EventSource the page polls the progress API.
+  var rows = {};
+  var active = 0;
+  var stream = null;
+
+  function showProgress(u) {
+    var r = rows[u.id];
+    if (!r || r.finished) { return; }
+    r.bar.value = u.stored;
+    var text = human(u.stored) + " of " + human(r.size);
+    if (u.rate > 0 && !u.done) { text += ", " + human(u.rate) + "/s"; }
+    r.state.textContent = text;
+    r.li.setAttribute("data-stored", String(u.stored));
+  }
+
+  function openStream() {
+    if (stream || !window.EventSource) { return; }
+    stream = new EventSource("/api/files/events");
+    stream.addEventListener("upload", function (ev) {
+      try { showProgress(JSON.parse(ev.data)); } catch (e) { /* ignore a bad frame */ }
+    });
+    stream.addEventListener("bye", function () { stream.close(); });
+  }
+
+  function closeStream() {
+    if (stream && active === 0) { stream.close(); stream = null; }
+  }
+
+  function poll(id) {
+    if (window.EventSource) { return null; }
+    return setInterval(function () {
+      fetch("/api/files/progress", { credentials: "same-origin" }).then(function (res) {
+        return res.ok ? res.json() : null;
+      }).then(function (p) {
+        if (!p) { return; }
+        p.uploads.forEach(function (u) { if (u.id === id) { showProgress(u); } });
+      }).catch(function () {});
+    }, 500);
+  }
+
   // One request per file, so each has its own progress and error; the
   // server reports bytes stored on the network, which is what counts.
   function uploadOne(file) {
     var id = "u" + Date.now().toString(36) + "-" + (seq++);
     var r = row(file);
+    r.size = file.size;
+    rows[id] = r;
+    r.li.setAttribute("data-upload", id);
     var body = new FormData();
     body.append("file", file, file.name);
     r.state.textContent = "uploading";
-    var poll = setInterval(function () {
-      fetch("/api/files/progress", { credentials: "same-origin" }).then(function (res) {
-        return res.ok ? res.json() : null;
-      }).then(function (p) {
-        if (!p) { return; }
-        p.uploads.forEach(function (u) {
-          if (u.id === id && !u.done) {
-            r.bar.value = u.stored;
-            r.state.textContent = human(u.stored) + " of " + human(file.size);
-          }
-        });
-      }).catch(function () {});
-    }, 500);
+    active++;
+    openStream();
+    var timer = poll(id);
+    function end() {
+      if (timer) { clearInterval(timer); }
+      r.finished = true;
+      active--;
+      closeStream();
+    }
     return fetch("/api/files/upload?dir=" + encodeURIComponent(dir) + "&id=" + id, {
       method: "POST", body: body, credentials: "same-origin"
     }).then(function (res) {
       return res.json().then(function (j) { return { ok: res.ok, j: j }; });
     }).then(function (a) {
-      clearInterval(poll);
+      end();
       if (!a.ok) { throw new Error(a.j.error || "upload failed"); }
       r.bar.value = r.bar.max;
       r.state.textContent = "done";
       r.li.setAttribute("data-done", "true");
     }, function (err) {
-      clearInterval(poll);
+      end();
       throw err;
     }).catch(function (err) {
       r.state.textContent = "failed: " + err.message;
