@@ -107,7 +107,14 @@ func ParseRelayAddr(addr string) (relayKey ed25519.PublicKey, relayHostPort stri
 	if err := checkRelayHost(rhost, port); err != nil {
 		return nil, "", true, fmt.Errorf("%q: %w", addr, err)
 	}
-	return ed25519.PublicKey(key), net.JoinHostPort(rhost, port), true, nil
+	hp := net.JoinHostPort(rhost, port)
+	// One spelling per relayed address (lowercase key, plain port), so
+	// that pools, trees and tables keyed by address never hold the same
+	// node twice.
+	if canon, _ := RelayAddr(key, hp); canon != addr {
+		return nil, "", true, fmt.Errorf("%w %q: not canonical (want %q)", ErrBadRelayAddr, addr, canon)
+	}
+	return ed25519.PublicKey(key), hp, true, nil
 }
 
 func checkRelayHost(host, port string) error {
