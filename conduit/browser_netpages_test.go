@@ -2,7 +2,10 @@ package conduit
 
 import (
 	"bytes"
+	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/hex"
 	"image"
 	"image/png"
 	"net/http"
@@ -153,5 +156,145 @@ func TestBrowserFilesWallet(t *testing.T) {
 	}
 	if after == balance || !strings.HasPrefix(after, "97") {
 		t.Errorf("balance after sending 2.5 (plus fee) of %q: %q", balance, after)
+	}
+}
+
+// TestBrowserNetwork opens the Network page in real Chromium against a
+// real three-node network: the tree is drawn as an SVG with a title and
+// description, this conduit's endpoints are marked (and the one in use),
+// the text list is there, and the transfer rates go above zero while the
+// conduit talks to the network.
+func TestBrowserNetwork(t *testing.T) {
+	b := startBrowser(t)
+	nc := startNetwork(t, 3)
+	ts := startServer(t, func(c *Config) { c.Network = nc; c.StatusInterval = time.Hour })
+	if st := ts.api("POST", "/api/unlock", unlockRequest{Mnemonic: testPhrase}, nil); st != http.StatusOK {
+		t.Fatalf("unlock: %d", st)
+	}
+	// Keep traffic flowing so the rates have something to show.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		p := nc.Pool()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			p.Refresh(ctx)
+			cancel()
+		}
+	}()
+	var title string
+	var nodes, mine, inUse, items int
+	var rate string
+	b.run("network page",
+		chromedp.Navigate(ts.URL()),
+		chromedp.WaitVisible(`nav a[href="/network"]`),
+		chromedp.Click(`nav a[href="/network"]`),
+		// The first crawl may still be running when the page is drawn; the
+		// page script swaps the picture in when it is done.
+		chromedp.WaitVisible("#tree-svg"),
+		chromedp.Poll(`document.querySelectorAll("#tree-svg g.tnode").length >= 3`, nil, chromedp.WithPollingTimeout(120*time.Second)),
+		chromedp.Evaluate(`document.querySelectorAll("#tree-svg g.tnode").length`, &nodes),
+		chromedp.Evaluate(`document.getElementById("tree-title").textContent`, &title),
+		chromedp.Evaluate(`document.querySelectorAll("#tree-svg g.tnode-mine").length`, &mine),
+		chromedp.Evaluate(`document.querySelectorAll("#tree-svg g.tnode-inuse").length`, &inUse),
+		chromedp.Evaluate(`document.querySelectorAll("#tree-list li").length`, &items),
+		chromedp.Poll(`(() => { for (const td of document.querySelectorAll('#peers td[data-f="down"], #peers td[data-f="up"]')) { if (td.textContent.trim() !== "0 B/s") return td.textContent.trim(); } return ""; })()`,
+			&rate, chromedp.WithPollingTimeout(120*time.Second)),
+		b.shot("network"),
+		b.phoneShot("network"),
+	)
+	if !strings.Contains(title, "registry") {
+		t.Errorf("SVG title %q", title)
+	}
+	if nodes != 3 || mine < 1 || inUse < 1 || items != 3 {
+		t.Errorf("tree: %d nodes, %d mine, %d in use, %d list items", nodes, mine, inUse, items)
+	}
+	if !strings.HasSuffix(rate, "B/s") {
+		t.Errorf("rate cell shows %q", rate)
+	}
+	var desc string
+	b.run("tree description", chromedp.Evaluate(`document.getElementById("tree-desc").textContent`, &desc))
+	if !strings.Contains(desc, "3 nodes answered") {
+		t.Errorf("SVG description %q", desc)
+	}
+}
+
+// TestBrowserSettings makes a key file from the Settings page (downloaded,
+// then opened with its passphrase here) and approves a node's binding
+// request: paste, review the node key, approve, read the completed binding.
+func TestBrowserSettings(t *testing.T) {
+	useFastKDF(t)
+	b := startBrowser(t)
+	ts := startServer(t, func(c *Config) { c.StatusInterval = time.Hour })
+	if st := ts.api("POST", "/api/unlock", unlockRequest{Mnemonic: testPhrase}, nil); st != http.StatusOK {
+		t.Fatalf("unlock: %d", st)
+	}
+	keys := testKeys(t)
+	downloads := t.TempDir()
+	b.run("key file",
+		chromedp.Navigate(ts.URL()),
+		chromedp.WaitVisible(`nav a[href="/settings"]`),
+		chromedp.Click(`nav a[href="/settings"]`),
+		chromedp.WaitVisible("#kf-words"),
+		cdpbrowser.SetDownloadBehavior(cdpbrowser.SetDownloadBehaviorBehaviorAllow).WithDownloadPath(downloads),
+		chromedp.SendKeys("#kf-words", testPhrase),
+		chromedp.SendKeys("#kf-pass", "a long passphrase"),
+		chromedp.SendKeys("#kf-pass2", "a long passphrase"),
+		chromedp.Click("#keyfile-download"),
+	)
+	got := filepath.Join(downloads, keyFileName)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		data, err := os.ReadFile(got)
+		if err == nil && len(data) == identity.KeyFileSize {
+			k, err := identity.KeysFromKeyFile(data, []byte("a long passphrase"))
+			if err != nil || k.Address() != keys.Address() {
+				t.Fatalf("the downloaded key file: %v", err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no key file downloaded to %s (%v)", downloads, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	_, nodeKey, _ := ed25519.GenerateKey(nil)
+	var me ledger.AccountID
+	copy(me[:], keys.AccountPublic())
+	req := ledger.NewBindingRequest(ledger.Hash{7}, nodeKey, me)
+	var shown, completed, owned string
+	b.run("approve a node",
+		chromedp.Navigate(ts.Origin()+"/settings"),
+		chromedp.WaitVisible("#binding-request"),
+		chromedp.SetValue("#binding-request", EncodeBinding(&req)),
+		chromedp.Click("#binding-review-button"),
+		chromedp.WaitVisible("#binding-approve"),
+		chromedp.Text("#review-node", &shown),
+		b.shot("settings-review"),
+		chromedp.Click("#binding-approve"),
+		chromedp.WaitVisible("#binding-out"),
+		chromedp.Text("#binding-out", &completed),
+		chromedp.Text("#owned", &owned),
+		b.shot("settings"),
+		b.phoneShot("settings"),
+	)
+	if shown != hex.EncodeToString(nodeKey.Public().(ed25519.PublicKey)) {
+		t.Errorf("review shows node %q", shown)
+	}
+	done, err := DecodeBinding(completed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := done.Verify(); err != nil || done.Owner != me {
+		t.Fatalf("completed binding: %v", err)
+	}
+	if !strings.Contains(owned, hex.EncodeToString(done.Node[:4])) {
+		t.Errorf("owned list %q", owned)
 	}
 }

@@ -213,11 +213,14 @@ func clockView(c *netclient.ClockOffset) web.ClockView {
 }
 
 func formatOffset(ms float64) string {
+	a := math.Abs(ms)
+	if a < 0.05 {
+		return "0.0 ms"
+	}
 	sign := "+"
 	if ms < 0 {
 		sign = "−"
 	}
-	a := math.Abs(ms)
 	if a >= 1000 {
 		return sign + strconv.FormatFloat(a/1000, 'f', 2, 64) + " s"
 	}

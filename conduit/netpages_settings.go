@@ -1,6 +1,7 @@
 package conduit
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/borgios/borgios/node/identity"
 	"github.com/borgios/borgios/node/ledger"
-	"github.com/borgios/borgios/node/ledgercell"
 	"github.com/borgios/borgios/web"
 )
 
@@ -260,15 +260,15 @@ func (s *Server) postNodeApprove(w http.ResponseWriter, r *http.Request) {
 }
 
 // ownedView lists the nodes bound to id: those approved here, and those
-// the ledger shows paying rewards. Earnings come from the account's
-// history (incoming payouts from a node's account, or items of kind
-// "reward"), looked up only when there is a node to show.
+// the ledger shows earning for id. Treasury payouts in the account's
+// history are rewards; each one's certificate (verified) names the node
+// through its binding, as on the Wallet page.
 func (s *Server) ownedView(ctx context.Context, id Identity) ([]web.OwnedNode, string) {
 	var owner ledger.AccountID
 	copy(owner[:], id.AccountPublic)
 	type row struct {
 		at      time.Time
-		earned  uint64
+		earned  ledger.Amount
 		payouts int
 	}
 	rows := map[ledger.AccountID]*row{}
@@ -276,35 +276,27 @@ func (s *Server) ownedView(ctx context.Context, id Identity) ([]web.OwnedNode, s
 		rows[n.node] = &row{at: n.at}
 	}
 	note := ""
-	if len(rows) > 0 {
-		if s.pool() == nil {
+	if s.pool() == nil {
+		if len(rows) > 0 {
 			note = "Earnings show once this conduit is connected to the network."
-		} else if items, err := s.history(ctx); err != nil {
-			note = "Earnings are not available right now: " + err.Error()
-		} else {
-			for _, it := range items {
-				if len(it.Counterparty) != len(ledger.AccountID{}) {
-					continue
-				}
-				var from ledger.AccountID
-				copy(from[:], it.Counterparty)
-				r := rows[from]
-				if it.Kind == "reward" && r == nil {
-					r = &row{}
-					rows[from] = r
-				}
-				if r == nil || (it.Kind != "incoming" && it.Kind != "reward") {
-					continue
-				}
-				r.earned += it.Amount
-				r.payouts++
-			}
 		}
+	} else if err := s.ledgerEarnings(ctx, func(node ledger.AccountID, amount ledger.Amount) {
+		r := rows[node]
+		if r == nil {
+			r = &row{}
+			rows[node] = r
+		}
+		r.earned += amount
+		r.payouts++
+	}); err != nil {
+		note = "Earnings are not available right now: " + err.Error()
 	}
 	out := make([]web.OwnedNode, 0, len(rows))
 	for k, r := range rows {
-		o := web.OwnedNode{Key: hex.EncodeToString(k[:]), Short: hex.EncodeToString(k[:4]),
-			Earnings: ledger.Amount(r.earned).String() + " shells", Payouts: r.payouts}
+		o := web.OwnedNode{Key: hex.EncodeToString(k[:]), Short: hex.EncodeToString(k[:4]), Earnings: "—", Payouts: r.payouts}
+		if r.payouts > 0 {
+			o.Earnings = r.earned.String() + " shells"
+		}
 		if !r.at.IsZero() {
 			o.BoundAt = r.at.Format("2006-01-02 15:04")
 		}
@@ -314,16 +306,38 @@ func (s *Server) ownedView(ctx context.Context, id Identity) ([]web.OwnedNode, s
 	return out, note
 }
 
-// history is the unlocked account's ledger history, bounded in time.
-func (s *Server) history(ctx context.Context) ([]ledgercell.HistoryItem, error) {
+// ledgerEarnings calls add for every reward paid to the unlocked account
+// in its recent history, bounded in time.
+func (s *Server) ledgerEarnings(ctx context.Context, add func(node ledger.AccountID, amount ledger.Amount)) error {
 	ctx, cancel := context.WithTimeout(ctx, earningsTimeout)
 	defer cancel()
 	ws, err := s.openWallet(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer ws.close()
-	return ws.ledger.History(ctx, ws.ledger.Account(), historyLimit)
+	items, err := ws.ledger.History(ctx, ws.ledger.Account(), historyLimit)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if it.Kind != "incoming" || !bytes.Equal(it.Counterparty, ledger.Treasury[:]) {
+			continue
+		}
+		e, err := s.earning(ctx, ws, it)
+		if err != nil {
+			s.log.Warn("conduit: settings: reward certificate", "err", err)
+			continue
+		}
+		pub, err := identity.ParseAddress(e.Node)
+		if err != nil {
+			continue
+		}
+		var node ledger.AccountID
+		copy(node[:], pub)
+		add(node, e.Amount)
+	}
+	return nil
 }
 
 // --- JSON API ---

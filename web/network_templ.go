@@ -291,7 +291,7 @@ func NetworkPage(v NetworkPageView) templ.Component {
 						return templ_7745c5c3_Err
 					}
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 28, "</select> <button class=\"button\" type=\"submit\">Show</button></form><p class=\"legend\" aria-hidden=\"true\"><span class=\"key key-inuse\"></span> in use by this conduit <span class=\"key key-mine\"></span> known to this conduit <span class=\"key key-other\"></span> other nodes <span class=\"key key-lost\"></span> did not answer</p><div id=\"tree\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 28, "</select> <button class=\"button\" type=\"submit\">Show</button></form><p class=\"legend\" aria-hidden=\"true\"><span class=\"legend-item\"><span class=\"key key-inuse\"></span> in use by this conduit</span> <span class=\"legend-item\"><span class=\"key key-mine\"></span> known to this conduit</span> <span class=\"legend-item\"><span class=\"key key-other\"></span> other nodes</span> <span class=\"legend-item\"><span class=\"key key-lost\"></span> did not answer</span></p><div id=\"tree\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

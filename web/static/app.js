@@ -112,7 +112,7 @@
       if (n.clock) {
         var ms = n.clock.offset_ms;
         var a = Math.abs(ms);
-        var text = (ms < 0 ? "\u2212" : "+") + (a >= 1000 ? (a / 1000).toFixed(2) + " s" : a.toFixed(1) + " ms");
+        var text = a < 0.05 ? "0.0 ms" : (ms < 0 ? "\u2212" : "+") + (a >= 1000 ? (a / 1000).toFixed(2) + " s" : a.toFixed(1) + " ms");
         var off = document.querySelector('[data-net="clock-offset"]');
         if (off && off.textContent !== text) { off.textContent = text; }
       }
