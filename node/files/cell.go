@@ -24,7 +24,9 @@ import (
 )
 
 // DNA is the files cell type.
-var DNA = cell.DNA{Name: "files", MaxChildren: 10, Protocol: "files/1", Version: 1}
+// Version 2: heads name their parents and holders keep tips (DESIGN.md);
+// version 1 nodes speak another wire format, hence the new protocol.
+var DNA = cell.DNA{Name: "files", MaxChildren: 10, Protocol: "files/2", Version: 2}
 
 // Defaults for zero Config fields.
 const (
@@ -56,11 +58,12 @@ type Config struct {
 	Members shard.Membership
 	// K is the number of holders per head (default shard.DefaultK).
 	K int
-	// SyncInterval is the pause between two passes pushing every head kept
-	// here to its current top k holders (default 1 min). The repair bound:
+	// SyncInterval is the pause between two passes exchanging the tips of
+	// every account kept here with its current top k holders (default 1
+	// min). The repair bound:
 	// a head copy lost with its node is back at k within the registry TTL
 	// (the dead node leaves the view) plus one SyncInterval. Every client
-	// read also pushes the newest head to holders that lack it.
+	// read also pushes the live tips to holders that lack them.
 	SyncInterval time.Duration
 	// CallTimeout bounds one request to another holder.
 	CallTimeout time.Duration

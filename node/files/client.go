@@ -44,10 +44,10 @@ type ClientConfig struct {
 }
 
 // Client is a person's view of their file tree. Every update reads the
-// newest head, applies the change to the tree, stores the changed
-// directories and swaps the head; on "conflict" it starts over from the
-// new head, so a concurrent update is merged, never lost. It is safe for
-// concurrent use.
+// tips, merges them when there are several, applies the change to the
+// tree, stores the changed directories and writes a head extending every
+// tip; on "conflict" it starts over from the new tips, so a concurrent
+// update is merged, never lost (DESIGN.md). It is safe for concurrent use.
 type Client struct {
 	cfg   ClientConfig
 	owner ed25519.PublicKey

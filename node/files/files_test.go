@@ -341,6 +341,7 @@ func TestMinorityForkNeverLost(t *testing.T) {
 	put(full, "/base.txt", "base")
 	put(full, "/old.txt", "old")
 
+	waitMembers(t, nodes, len(nodes))
 	members, _ := RegistryMembers(nodes[0].reg).Members(ctx)
 	byKey := map[string]*tnode{}
 	for _, n := range nodes {
@@ -380,17 +381,19 @@ func TestMinorityForkNeverLost(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The partition heals: every node syncs with the whole view.
-	for range 2 {
+	// The partition heals: every node syncs with the whole view (again,
+	// should a loaded machine have let a registry entry lapse meanwhile).
+	waitFor(t, 0, func() bool {
 		for _, n := range nodes {
 			n.files.Sync(ctx)
 		}
-	}
-	for _, n := range holders {
-		if ts, _ := n.files.Tips(k.AccountPublic()); len(ts) != 2 {
-			t.Fatalf("holder keeps %d tips after sync, want A's and C's", len(ts))
+		for _, n := range holders {
+			if ts, _ := n.files.Tips(k.AccountPublic()); len(ts) != 2 {
+				return false
+			}
 		}
-	}
+		return true
+	}, "every holder keeps A's and C's tips")
 
 	reader := newClientWith(t, k, "desktop", everyone, allShards)
 	check := func(stage string) {
@@ -433,14 +436,17 @@ func TestMinorityForkNeverLost(t *testing.T) {
 	if err != nil || len(head.ParentHashes()) != 2 {
 		t.Fatalf("merge head %+v, %v", head, err)
 	}
-	for _, n := range nodes {
-		n.files.Sync(ctx)
-	}
-	for _, n := range holders {
-		if ts, _ := n.files.Tips(k.AccountPublic()); len(ts) != 1 || ts[0].hash != head.hash {
-			t.Fatalf("holder keeps %v after the merge", ts)
+	waitFor(t, 0, func() bool {
+		for _, n := range nodes {
+			n.files.Sync(ctx)
 		}
-	}
+		for _, n := range holders {
+			if ts, _ := n.files.Tips(k.AccountPublic()); len(ts) != 1 || ts[0].hash != head.hash {
+				return false
+			}
+		}
+		return true
+	}, "every holder keeps the merge head alone")
 	if again, err := reader.Merge(ctx); err != nil || again {
 		t.Fatalf("second merge: %v, %v", again, err)
 	}

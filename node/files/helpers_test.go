@@ -16,6 +16,10 @@ import (
 
 const testNetwork = "files-test"
 
+// testCall bounds one request: generous, since CI runs many packages'
+// tests at once under the race detector.
+var testCall = celltest.Scale(5 * time.Second)
+
 func nowMs() int64 { return celltest.NowMs() }
 
 func newKey(t testing.TB) ed25519.PrivateKey { return celltest.NewKey(t) }
@@ -63,7 +67,7 @@ func startNode(t testing.TB, net *celltest.Network, sync time.Duration, contacts
 		t.Fatal(err)
 	}
 	n.OnKill(reg.Close)
-	if n.shard, err = shard.New(shard.Config{Host: n.Host, Dir: t.TempDir(), Members: shard.RegistryMembers(reg), ScrubInterval: testScrub, CallTimeout: 5 * time.Second}); err != nil {
+	if n.shard, err = shard.New(shard.Config{Host: n.Host, Dir: t.TempDir(), Members: shard.RegistryMembers(reg), ScrubInterval: testScrub, CallTimeout: testCall}); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.shard.Attach(n.Start(n.shard.Type())); err != nil {
@@ -73,7 +77,7 @@ func startNode(t testing.TB, net *celltest.Network, sync time.Duration, contacts
 	if sync == 0 {
 		sync = testSync
 	}
-	if n.files, err = New(Config{Host: n.Host, Dir: t.TempDir(), Members: RegistryMembers(reg), SyncInterval: sync, CallTimeout: 5 * time.Second}); err != nil {
+	if n.files, err = New(Config{Host: n.Host, Dir: t.TempDir(), Members: RegistryMembers(reg), SyncInterval: sync, CallTimeout: testCall}); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.files.Attach(n.Start(n.files.Type())); err != nil {
@@ -140,11 +144,11 @@ func newClientWith(t testing.TB, k *identity.Keys, device string, files, shards 
 	t.Helper()
 	net := celltest.New(t, celltest.Config{Network: testNetwork})
 	call := net.Client(k.Account)
-	sc, err := shard.NewClient(shard.ClientConfig{Call: call, FileRoot: &k.FileRoot, Members: shards(call), CallTimeout: 5 * time.Second})
+	sc, err := shard.NewClient(shard.ClientConfig{Call: call, FileRoot: &k.FileRoot, Members: shards(call), CallTimeout: testCall})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewClient(ClientConfig{Call: call, Shards: sc, Members: files(call), CallTimeout: 5 * time.Second, Device: device})
+	c, err := NewClient(ClientConfig{Call: call, Shards: sc, Members: files(call), CallTimeout: testCall, Device: device})
 	if err != nil {
 		t.Fatal(err)
 	}

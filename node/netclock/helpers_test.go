@@ -3,15 +3,14 @@ package netclock_test
 import (
 	"crypto/ed25519"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/borgios/borgios/node/cell"
+	"github.com/borgios/borgios/node/cell/celltest"
 	"github.com/borgios/borgios/node/crono"
 	"github.com/borgios/borgios/node/netclock"
 	"github.com/borgios/borgios/node/peertree"
@@ -21,11 +20,13 @@ import (
 
 const testNetwork = "netclock-test"
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quietLogger() *slog.Logger { return celltest.Logger("") }
 
-// tnode is one real node of a test: its own key, QUIC transport on
-// 127.0.0.1, skewed local clock, Service and crono cell runtime.
+// tnode is one real node of a test: a celltest node (its own key, QUIC
+// transport on 127.0.0.1) with a skewed local clock, Service and crono
+// cell runtime.
 type tnode struct {
+	*celltest.Node
 	name string
 	key  ed25519.PrivateKey
 	tr   *transport.Transport
@@ -34,39 +35,22 @@ type tnode struct {
 	// verifier is the node's ordinary (30 s window) verifier on network
 	// time, as every other cell uses it.
 	verifier *wire.Verifier
-
-	closeOnce sync.Once
 }
 
-func (n *tnode) member() peertree.Member {
-	var id peertree.NodeID
-	copy(id[:], n.key.Public().(ed25519.PublicKey))
-	return peertree.Member{ID: id, Addr: n.tr.Addr().String()}
-}
+func (n *tnode) member() peertree.Member { return n.Member() }
 
-// kill stops the node abruptly: runtime, poll loop and transport.
-func (n *tnode) kill() {
-	n.closeOnce.Do(func() {
-		n.tr.Close()
-		n.rt.Close()
-		n.svc.Close()
-	})
-}
+// kill stops the node abruptly: transport, runtime, then poll loop.
+func (n *tnode) kill() { n.Kill() }
 
 type cluster struct {
 	t     testing.TB
+	net   *celltest.Network
 	sys   *crono.SystemClock
 	nodes []*tnode
 }
 
 func newCluster(t testing.TB) *cluster {
-	c := &cluster{t: t, sys: crono.NewSystemClock()}
-	t.Cleanup(func() {
-		for _, n := range c.nodes {
-			n.kill()
-		}
-	})
-	return c
+	return &cluster{t: t, sys: crono.NewSystemClock(), net: celltest.New(t, celltest.Config{Network: testNetwork})}
 }
 
 // testCrono polls fast while an edge starts up so a test tree syncs in
@@ -78,11 +62,6 @@ var testCrono = crono.Config{BurstInterval: 200 * time.Millisecond, FilterSize: 
 func (c *cluster) add(name string, off time.Duration, ppm float64, maxChildren int, contacts ...*tnode) *tnode {
 	t := c.t
 	t.Helper()
-	_, key, _ := ed25519.GenerateKey(nil)
-	tr, err := transport.Listen(transport.Config{Key: key, ListenAddr: "127.0.0.1:0", Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	svc, err := netclock.New(netclock.Config{
 		Local:  crono.Skewed(c.sys, int64(off), ppm),
 		Epoch:  c.sys.Epoch(),
@@ -92,21 +71,21 @@ func (c *cluster) add(name string, off time.Duration, ppm float64, maxChildren i
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &tnode{name: name, key: key, tr: tr, svc: svc,
-		verifier: wire.NewVerifier(wire.Config{Network: testNetwork, Now: svc.Now})}
+	var cs []*celltest.Node
+	for _, p := range contacts {
+		cs = append(cs, p.Node)
+	}
+	node := c.net.AddWith(celltest.NodeOptions{Now: svc.Now}, cs...)
+	node.OnKill(svc.Close)
+	n := &tnode{Node: node, name: name, key: node.Key, tr: node.Transport, svc: svc, verifier: node.Host.Verifier}
 	typ := netclock.CellType(svc)
 	typ.DNA.MaxChildren = maxChildren
 	typ.Tree.Heartbeat = 150 * time.Millisecond
-	var cs []peertree.Member
-	for _, p := range contacts {
-		cs = append(cs, p.member())
-	}
-	host := cell.Host{Key: key, Network: testNetwork, Transport: tr, Verifier: n.verifier, Now: svc.Now, Logger: quietLogger()}
-	rt, err := svc.Start(host, typ, cell.Options{Contacts: cs})
+	rt, err := svc.Start(node.Host, typ, node.Options())
 	if err != nil {
-		tr.Close()
 		t.Fatal(err)
 	}
+	node.OnKill(rt.Close)
 	n.rt = rt
 	c.nodes = append(c.nodes, n)
 	return n

@@ -2,65 +2,39 @@ package registry
 
 import (
 	"crypto/ed25519"
-	"io"
-	"log/slog"
-	"os"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/borgios/borgios/node/cell"
+	"github.com/borgios/borgios/node/cell/celltest"
 	"github.com/borgios/borgios/node/peertree"
-	"github.com/borgios/borgios/node/transport"
 	"github.com/borgios/borgios/node/wire"
 )
 
 const testNetwork = "borgios-test"
 
-func quietLogger() *slog.Logger {
-	if os.Getenv("REGDEBUG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func nowMs() int64 { return celltest.NowMs() }
 
-func nowMs() int64 { return time.Now().UnixMilli() }
-
-func newKey(t testing.TB) ed25519.PrivateKey {
-	t.Helper()
-	_, k, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+func newKey(t testing.TB) ed25519.PrivateKey { return celltest.NewKey(t) }
 
 // testNode is one node running only the registry cell, on real QUIC.
 type testNode struct {
+	*celltest.Node
 	key  ed25519.PrivateKey
-	tr   *transport.Transport
 	rt   *cell.Runtime
 	reg  *Registry
 	mreg *prometheus.Registry
 }
 
-func (n *testNode) target() cell.Target {
-	return cell.Target{Key: n.key.Public().(ed25519.PublicKey), Addr: n.tr.Addr().String()}
-}
+func (n *testNode) target() cell.Target { return n.Target() }
 
-func (n *testNode) member() peertree.Member {
-	var id peertree.NodeID
-	copy(id[:], n.key.Public().(ed25519.PublicKey))
-	return peertree.Member{ID: id, Addr: n.tr.Addr().String()}
-}
+func (n *testNode) member() peertree.Member { return n.Member() }
 
 // kill closes the node abruptly: no goodbye, its peers just stop hearing it.
-func (n *testNode) kill() {
-	n.reg.Close()
-	n.tr.Close()
-	n.rt.Close()
-}
+func (n *testNode) kill() { n.Kill() }
 
 type nodeOpts struct {
 	cells    []CellRef
@@ -69,15 +43,28 @@ type nodeOpts struct {
 	maxTTL   time.Duration
 }
 
+// testNet is the network of one test; nodes started by startNode join it.
+var testNets sync.Map // testing.TB -> *celltest.Network
+
+func netOf(t *testing.T) *celltest.Network {
+	if n, ok := testNets.Load(t); ok {
+		return n.(*celltest.Network)
+	}
+	net := celltest.New(t, celltest.Config{Network: testNetwork, DebugEnv: "REGDEBUG",
+		Tree: peertree.Config{Heartbeat: 100 * time.Millisecond, MergeProbe: time.Second}})
+	testNets.Store(t, net)
+	t.Cleanup(func() { testNets.Delete(t) })
+	return net
+}
+
 func startNode(t *testing.T, o nodeOpts, contacts ...*testNode) *testNode {
 	t.Helper()
-	key := newKey(t)
-	tr, err := transport.Listen(transport.Config{Key: key, ListenAddr: "127.0.0.1:0", Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
+	var cs []*celltest.Node
+	for _, c := range contacts {
+		cs = append(cs, c.Node)
 	}
-	host := cell.Host{Key: key, Network: testNetwork, Transport: tr, Now: nowMs, Logger: quietLogger(),
-		Verifier: wire.NewVerifier(wire.Config{Network: testNetwork, Now: nowMs})}
+	net := netOf(t)
+	node := net.Add(cs...)
 	if o.interval == 0 {
 		o.interval = 200 * time.Millisecond
 	}
@@ -85,8 +72,8 @@ func startNode(t *testing.T, o nodeOpts, contacts ...*testNode) *testNode {
 		o.ttl = 2 * time.Second
 	}
 	mreg := prometheus.NewRegistry()
-	cfg := Config{Host: host, Interval: o.interval, TTL: o.ttl, Policy: Policy{MaxTTL: o.maxTTL},
-		Registerer: mreg, Tree: peertree.Config{Heartbeat: 100 * time.Millisecond, MergeProbe: time.Second}}
+	cfg := Config{Host: node.Host, Interval: o.interval, TTL: o.ttl, Policy: Policy{MaxTTL: o.maxTTL},
+		Registerer: mreg, Tree: net.Tree()}
 	if o.cells != nil {
 		cells := o.cells
 		cfg.Cells = func() []CellRef { return cells }
@@ -95,34 +82,17 @@ func startNode(t *testing.T, o nodeOpts, contacts ...*testNode) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var opts cell.Options
-	for _, c := range contacts {
-		opts.Contacts = append(opts.Contacts, c.member())
-	}
-	rt, err := cell.Start(host, reg.Type(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt := node.Start(reg.Type())
 	if err := reg.Attach(rt); err != nil {
 		t.Fatal(err)
 	}
-	n := &testNode{key: key, tr: tr, rt: rt, reg: reg, mreg: mreg}
-	t.Cleanup(n.kill)
-	return n
+	node.OnKill(reg.Close)
+	return &testNode{Node: node, key: node.Key, rt: rt, reg: reg, mreg: mreg}
 }
 
 // newClient is a conduit-like client: its own transport key, a person's
 // signing key.
-func newClient(t *testing.T) *cell.Client {
-	t.Helper()
-	tr, err := transport.Listen(transport.Config{Key: newKey(t), ListenAddr: "127.0.0.1:0", Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tr.Close() })
-	return &cell.Client{Transport: tr, Key: newKey(t), Network: testNetwork, Now: nowMs,
-		Verifier: wire.NewVerifier(wire.Config{Network: testNetwork, Now: nowMs})}
-}
+func newClient(t *testing.T) *cell.Client { return netOf(t).Client(newKey(t)) }
 
 // sealWire signs an arbitrary entry payload with key, bypassing Seal's
 // rules, as an attacker (or a buggy node) could.
