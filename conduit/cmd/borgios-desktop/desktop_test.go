@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -30,7 +31,9 @@ const screenW, screenH = 1200, 800
 // in the window, saves a screenshot of the screen (the window fills it;
 // $BORGIOS_SCREENSHOTS/desktop.png, else a temp folder), then sends SIGTERM
 // and checks that the app exits 0, leaves no process behind (WebKit's web
-// and network processes included) and kept the webview's data on the stick.
+// and network processes included) and kept the webview's data on the stick:
+// WebKit's folders are there, HOME stays empty and, with strace installed,
+// every file the app and WebKit's processes changed is on the stick.
 //
 // The screenshot comes from Xvfb itself (-fbdir keeps the screen in an XWD
 // file), so no screenshot tool is needed beyond Debian's xvfb.
@@ -40,6 +43,13 @@ func TestDesktopWindow(t *testing.T) {
 	}
 	if err := exec.Command("pkg-config", "--exists", "webkit2gtk-4.1", "gtk+-3.0").Run(); err != nil {
 		t.Skip("needs pkg-config with webkit2gtk-4.1 and gtk+-3.0 (Debian: pkg-config libgtk-3-dev libwebkit2gtk-4.1-dev)")
+	}
+	cc := "gcc"
+	if out, err := exec.Command("go", "env", "CC").Output(); err == nil && strings.TrimSpace(string(out)) != "" {
+		cc = strings.Fields(string(out))[0]
+	}
+	if _, err := exec.LookPath(cc); err != nil {
+		t.Skipf("needs a C compiler (%s) for cgo (Debian: gcc)", cc)
 	}
 	xvfb, err := exec.LookPath("Xvfb")
 	if err != nil {
@@ -63,7 +73,20 @@ func TestDesktopWindow(t *testing.T) {
 	home := filepath.Join(dir, "home")
 	os.Mkdir(home, 0o700)
 	stick := filepath.Join(dir, "stick")
-	cmd := exec.Command(bin, "--portable", stick, "--data-dir", "", "--idle-lock", "15m")
+	args := []string{bin, "--portable", stick, "--data-dir", "", "--idle-lock", "15m"}
+	traces := ""
+	if st, err := exec.LookPath("strace"); err == nil && exec.Command(st, "-f", "-o", "/dev/null", "true").Run() == nil {
+		// Every file the app and WebKit's processes change, to check
+		// that all of it is on the stick.
+		traces = filepath.Join(dir, "strace")
+		os.Mkdir(traces, 0o700)
+		args = append([]string{st, "-f", "-ff", "-qq", "-y", "-s", "4096", "-o", filepath.Join(traces, "t"),
+			"-e", "trace=open,openat,openat2,creat,mkdir,mkdirat,rename,renameat,renameat2,link,linkat,symlink,symlinkat,unlink,unlinkat,rmdir,truncate,mknod,mknodat",
+			"-e", "status=successful"}, args...)
+	} else {
+		t.Log("strace not installed (Debian: strace): checking HOME and the stick only")
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(cleanEnv(),
 		"DISPLAY="+display,
 		"HOME="+home,
@@ -132,7 +155,11 @@ func TestDesktopWindow(t *testing.T) {
 		t.Errorf("the conduit refused the window's requests:\n%s", s)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	app := cmd.Process.Pid
+	if traces != "" {
+		app = childOf(t, app)
+	}
+	if err := syscall.Kill(app, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -160,6 +187,16 @@ func TestDesktopWindow(t *testing.T) {
 			t.Errorf("WebKit's %s folder is not on the stick: %v", sub, err)
 		}
 	}
+	if traces != "" {
+		n := 0
+		for _, w := range tracedWrites(t, traces) {
+			n++
+			if !strings.HasPrefix(w, dir+"/") && !strings.HasPrefix(w, "/dev/") || strings.HasPrefix(w, "/dev/shm/") {
+				t.Errorf("wrote outside the stick: %s", w)
+			}
+		}
+		t.Logf("strace: %d file changes, all in the test's folder (stick) or devices", n)
+	}
 	var inHome []string
 	filepath.WalkDir(home, func(p string, _ os.DirEntry, err error) error {
 		if p != home {
@@ -179,7 +216,10 @@ func cleanEnv() []string {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
-		case "DISPLAY", "WAYLAND_DISPLAY", "HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "BORGIOS_PORTABLE":
+		case "DISPLAY", "WAYLAND_DISPLAY", "HOME", "TMPDIR", "BORGIOS_PORTABLE":
+			continue
+		}
+		if strings.HasPrefix(k, "XDG_") {
 			continue
 		}
 		env = append(env, kv)
@@ -330,6 +370,68 @@ func channel(p, mask uint32) uint8 {
 		v >>= bits - 8
 	}
 	return uint8(v)
+}
+
+// childOf is the first child of pid (the app under strace).
+func childOf(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		t.Fatal("strace has no child")
+	}
+	child, err := strconv.Atoi(f[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return child
+}
+
+var (
+	traceCall = regexp.MustCompile(`^(\w+)\((.*)\)\s+= `)
+	// A path argument, after the directory descriptor it is relative to
+	// when there is one (strace -y prints a descriptor as 5</its/path>).
+	traceStr = regexp.MustCompile(`(?:(?:\d+|AT_FDCWD)<([^>]*)>, )?"((?:[^"\\]|\\.)*)"`)
+)
+
+// tracedWrites reads strace -y's per-process logs and returns every path
+// created, opened for writing, renamed, linked or removed (relative paths
+// only come with a directory descriptor in what the app and WebKit call).
+func tracedWrites(t *testing.T, dir string) []string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "t.*"))
+	if len(files) == 0 {
+		t.Fatal("strace wrote no logs")
+	}
+	var out []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			m := traceCall.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			call, argv := m[1], m[2]
+			if strings.HasPrefix(call, "open") && !strings.Contains(argv, "O_WRONLY") && !strings.Contains(argv, "O_RDWR") &&
+				!strings.Contains(argv, "O_CREAT") && !strings.Contains(argv, "O_TRUNC") {
+				continue
+			}
+			for _, s := range traceStr.FindAllStringSubmatch(argv, -1) {
+				p := s[2]
+				if !filepath.IsAbs(p) && s[1] != "" {
+					p = filepath.Join(s[1], p)
+				}
+				out = append(out, filepath.Clean(p))
+			}
+		}
+	}
+	return out
 }
 
 // groupMembers lists the processes still in process group pgid.
