@@ -66,7 +66,13 @@ func (s *Server) net() *netState {
 	if v, ok := states.Load(s); ok {
 		return v.(*netState)
 	}
-	v, _ := states.LoadOrStore(s, &netState{trees: map[string]*cachedTree{}})
+	v, loaded := states.LoadOrStore(s, &netState{trees: map[string]*cachedTree{}})
+	if !loaded {
+		go func() {
+			<-s.done
+			states.Delete(s)
+		}()
+	}
 	return v.(*netState)
 }
 

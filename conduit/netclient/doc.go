@@ -5,5 +5,7 @@
 // slower than its score says it should be. Where no node can be reached it
 // runs an embedded node, so a single stick is a working one-node network;
 // Storage puts files through the pool and resumes an upload that lost its
-// node instead of starting again.
+// node instead of starting again. For the Network page it also counts the
+// bytes exchanged with each node, measures the offset to network time, and
+// crawls a cell's tree from the nodes' signed answers.
 package netclient

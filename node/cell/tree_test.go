@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -110,47 +111,61 @@ func TestQueryTree(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	infos := map[string]TreeInfo{}
-	for _, nd := range nodes {
-		ti, err := QueryTree(ctx, c, nd.target(), testDNA)
-		if err != nil {
+	// The answers are snapshots taken one after another; while the tree
+	// still settles (under load) they may disagree, so ask again until one
+	// round fits together.
+	check := func() error {
+		infos := map[string]TreeInfo{}
+		for _, nd := range nodes {
+			ti, err := QueryTree(ctx, c, nd.target(), testDNA)
+			if err != nil {
+				return err
+			}
+			infos[ti.Node.Key] = ti
+		}
+		roots, maxDepth := 0, 0
+		for k, ti := range infos {
+			maxDepth = max(maxDepth, ti.Depth)
+			if ti.Parent.Key == "" {
+				roots++
+				if ti.Depth != 0 || ti.Position != 1 || ti.Root.Key != k {
+					return fmt.Errorf("root %+v", ti)
+				}
+				continue
+			}
+			p, ok := infos[ti.Parent.Key]
+			if !ok {
+				return fmt.Errorf("parent %.8s of %.8s is not in the tree", ti.Parent.Key, k)
+			}
+			if p.Depth+1 != ti.Depth {
+				return fmt.Errorf("depth %d under a parent at depth %d", ti.Depth, p.Depth)
+			}
+			found := false
+			for _, ch := range p.Children {
+				found = found || ch.Key == k
+			}
+			if !found {
+				return fmt.Errorf("parent %.8s does not list child %.8s", ti.Parent.Key, k)
+			}
+		}
+		if roots != 1 {
+			return fmt.Errorf("%d roots", roots)
+		}
+		if maxDepth != 2 {
+			return fmt.Errorf("four nodes with fan-out 2 reach depth %d, want 2", maxDepth)
+		}
+		return nil
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := check()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
 			t.Fatal(err)
 		}
-		infos[ti.Node.Key] = ti
-	}
-	roots := 0
-	for k, ti := range infos {
-		if ti.Parent.Key == "" {
-			roots++
-			if ti.Depth != 0 || ti.Position != 1 || ti.Root.Key != k {
-				t.Errorf("root %+v", ti)
-			}
-			continue
-		}
-		p, ok := infos[ti.Parent.Key]
-		if !ok {
-			t.Fatalf("parent %.8s of %.8s is not in the tree", ti.Parent.Key, k)
-		}
-		if p.Depth+1 != ti.Depth {
-			t.Errorf("depth %d under a parent at depth %d", ti.Depth, p.Depth)
-		}
-		found := false
-		for _, ch := range p.Children {
-			found = found || ch.Key == k
-		}
-		if !found {
-			t.Errorf("parent %.8s does not list child %.8s", ti.Parent.Key, k)
-		}
-	}
-	if roots != 1 {
-		t.Fatalf("%d roots", roots)
-	}
-	maxDepth := 0
-	for _, ti := range infos {
-		maxDepth = max(maxDepth, ti.Depth)
-	}
-	if maxDepth != 2 {
-		t.Errorf("four nodes with fan-out 2 reach depth %d, want 2", maxDepth)
+		time.Sleep(100 * time.Millisecond)
 	}
 	for _, nd := range nodes {
 		k := string(nd.target().Key)
