@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/borgios/borgios/usb"
 )
@@ -184,7 +183,7 @@ func RunWindowed(ctx context.Context, args []string, stdout, stderr io.Writer, s
 		if !desktopPresent(runtime.GOOS, os.Getenv) {
 			return ErrNoDisplay
 		}
-		o, err := conduitFlags(cmd.Flags())
+		o, err := conduitFlags(cmd)
 		if err != nil {
 			return err
 		}
@@ -201,7 +200,8 @@ func RunWindowed(ctx context.Context, args []string, stdout, stderr io.Writer, s
 }
 
 // conduitFlags reads back the options attachConduit bound to the flags.
-func conduitFlags(f *pflag.FlagSet) (conduitOptions, error) {
+func conduitFlags(cmd *cobra.Command) (conduitOptions, error) {
+	f := cmd.Flags()
 	var o conduitOptions
 	var errs []error
 	str := func(name string) string {
