@@ -199,6 +199,9 @@ func registryCell(n *Node) (cell.Type, error) {
 		Cells:      func() []registry.CellRef { return n.cellRefs },
 		Registerer: n.mon.Registry(),
 	}
+	if n.nat != nil {
+		cfg.Reach = n.nat.Reach
+	}
 	if h := n.cfg.TreeHeartbeat; h > 0 {
 		// Entries are refreshed every 10 heartbeats (10 s by default) and
 		// live for three refreshes.

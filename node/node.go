@@ -22,6 +22,7 @@ import (
 	"github.com/borgios/borgios/node/monitor"
 	"github.com/borgios/borgios/node/netclock"
 	"github.com/borgios/borgios/node/registry"
+	"github.com/borgios/borgios/node/relay"
 	"github.com/borgios/borgios/node/shard"
 	"github.com/borgios/borgios/node/store"
 	"github.com/borgios/borgios/node/transport"
@@ -71,7 +72,18 @@ type Config struct {
 	LocalClock crono.LocalClock
 	// ClockEpoch is Unix ns at LocalClock 0; 0 derives it.
 	ClockEpoch int64
-	Logger     *slog.Logger
+	// NAT turns on reachability detection at start (ask the peers which
+	// address they see, have one dial back) and, when this node is found
+	// behind a NAT, relaying through a reachable node (found on the LAN or
+	// among the peers). `borgios node` turns it on; in-process networks on
+	// 127.0.0.1 (tests, demo) leave it off because every node is reachable.
+	NAT bool
+	// Relay offers relaying to NATed nodes once this node is found
+	// reachable (only with NAT). RelayLimits bounds what it carries (zero
+	// fields: the relay package's defaults).
+	Relay       bool
+	RelayLimits relay.Config
+	Logger      *slog.Logger
 }
 
 // Node is a running BorgIOS node.
@@ -95,6 +107,7 @@ type Node struct {
 	shard       *shard.Cell
 	files       *files.Cell
 	mail        *mail.Cell
+	nat         *relay.Service
 
 	mu    sync.Mutex
 	peers map[string]*peerState // by hex key
@@ -174,6 +187,16 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.tr.Handle(protoNode, n.handleNode)
 	n.registerMetrics()
+	if cfg.NAT {
+		// Before the cells: they take their tree address from the
+		// transport's advertised address, which Setup sets (a relayed
+		// address when this node turns out to be behind a NAT).
+		if err := n.setupNAT(ctx); err != nil {
+			n.tr.Close()
+			db.Close()
+			return nil, fmt.Errorf("node: %w", err)
+		}
+	}
 	if err := n.startCells(); err != nil {
 		n.closeCells()
 		n.tr.Close()
@@ -196,6 +219,38 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.log.Info("node started", "contact", n.Contact().String(), "monitor", n.MonitorURL(), "network", cfg.Network, "data_dir", cfg.DataDir)
 	return n, nil
+}
+
+// natSetupTimeout bounds how long start waits for reachability detection
+// and a relay: a node whose peers are all away still starts, unreachable
+// but working, and says so in its log.
+const natSetupTimeout = 15 * time.Second
+
+// setupNAT learns this node's outside address from its peers, finds out
+// whether it can be dialed, and if not reaches the network through a relay.
+func (n *Node) setupNAT(ctx context.Context) error {
+	rc := n.cfg.RelayLimits
+	rc.Transport, rc.Key, rc.Network, rc.Verifier, rc.Now, rc.Logger = n.tr, n.key, n.cfg.Network, n.verifier, n.cfg.Now, n.log
+	rc.Serve = n.cfg.Relay
+	svc, err := relay.New(rc)
+	if err != nil {
+		return fmt.Errorf("NAT detection: %w", err)
+	}
+	n.nat = svc
+	peers := make([]cell.Target, 0, len(n.cfg.Peers))
+	for _, c := range n.cfg.Peers {
+		peers = append(peers, cell.Target{Key: c.Key, Addr: c.Addr})
+	}
+	sctx, cancel := context.WithTimeout(ctx, natSetupTimeout)
+	res, addr, err := svc.Setup(sctx, peers, peers)
+	cancel()
+	if err != nil {
+		n.log.Warn("reachability unknown; running without a relay", "err", err)
+	} else {
+		n.log.Info("reachability", "reach", res.Reach, "observed", res.Observed, "address", addr)
+	}
+	n.mon.Provide("nat", func() any { return svc.Status() })
+	return nil
 }
 
 // Contact is how other nodes reach this one.
@@ -226,6 +281,9 @@ func (n *Node) Close() error {
 		n.wg.Wait()
 		n.closeCells()
 		n.clock.Close()
+		if n.nat != nil {
+			n.nat.Close()
+		}
 		if err := n.tr.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close transport: %w", err))
 		}
