@@ -53,6 +53,7 @@ func countReads(n *atomic.Int64) wrapRead {
 }
 
 func TestMultiSourceFetch(t *testing.T) {
+	t.Parallel()
 	nodes, v := startNetwork(t, 3, nil)
 	p := newPerson(t, v, 3)
 	data, m := p.put(t, testFileBytes)
@@ -83,6 +84,7 @@ func TestMultiSourceFetch(t *testing.T) {
 }
 
 func TestCorruptHolderAvoided(t *testing.T) {
+	t.Parallel()
 	nodes, v := startNetwork(t, 3, map[int]nodeMod{0: reads(corruptReads)})
 	p := newPerson(t, v, 3)
 	data, m := p.put(t, testFileBytes)
@@ -107,6 +109,7 @@ func TestCorruptHolderAvoided(t *testing.T) {
 }
 
 func TestStallingHolderDoesNotStall(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	stall := func(next shard.ReadFunc) shard.ReadFunc {
 		return func(ctx context.Context, id shard.ID, buf []byte) ([]byte, error) {
@@ -138,6 +141,7 @@ func TestStallingHolderDoesNotStall(t *testing.T) {
 }
 
 func TestBusyHolderRedirects(t *testing.T) {
+	t.Parallel()
 	// Node 2 serves one read at a time, each held a little, so a reader's
 	// window of requests meets its limit: the real MaxReads path.
 	slow := func(next shard.ReadFunc) shard.ReadFunc {
@@ -178,6 +182,7 @@ func TestBusyHolderRedirects(t *testing.T) {
 
 // A holder that dies mid-transfer: the rest comes from the others.
 func TestHolderKilledMidTransfer(t *testing.T) {
+	t.Parallel()
 	nodes, v := startNetwork(t, 3, nil)
 	p := newPerson(t, v, 3)
 	data, m := p.put(t, testFileBytes)
@@ -198,6 +203,7 @@ func TestHolderKilledMidTransfer(t *testing.T) {
 // Interrupt a transfer mid-way, start a new Fetcher (a restarted reader)
 // and check that only the missing pieces are read.
 func TestResumeFetchesOnlyMissing(t *testing.T) {
+	t.Parallel()
 	var served atomic.Int64
 	var gate atomic.Int64 // reads served before the holder stalls; <0: no limit
 	gated := func(next shard.ReadFunc) shard.ReadFunc {
@@ -256,6 +262,7 @@ func TestResumeFetchesOnlyMissing(t *testing.T) {
 
 // Two transfers at once through one Limiter each get half the slots.
 func TestConcurrentTransfersShare(t *testing.T) {
+	t.Parallel()
 	_, v := startNetwork(t, 2, nil)
 	p := newPerson(t, v, 2)
 	lim := NewLimiter(8, 0)
@@ -287,6 +294,7 @@ func TestConcurrentTransfersShare(t *testing.T) {
 }
 
 func TestLimiterShares(t *testing.T) {
+	t.Parallel()
 	l := NewLimiter(12, 0)
 	a, b, c := l.join(), l.join(), l.join()
 	if l.Share() != 4 {
@@ -308,6 +316,7 @@ func TestLimiterShares(t *testing.T) {
 // A holder that declares a shard far larger than the manifest's is
 // refused at the answer header, before any of its bytes is read.
 func TestOversizeAnswerRefused(t *testing.T) {
+	t.Parallel()
 	ref := shard.ShardRef{Size: 100}
 	hdr := make([]byte, shard.BulkHeaderSize)
 	for _, ans := range [][]byte{
@@ -346,6 +355,7 @@ func TestOversizeAnswerRefused(t *testing.T) {
 }
 
 func TestWholeFileHashChecked(t *testing.T) {
+	t.Parallel()
 	_, v := startNetwork(t, 1, nil)
 	p := newPerson(t, v, 1)
 	_, m := p.put(t, 1<<20)
@@ -361,6 +371,7 @@ func TestWholeFileHashChecked(t *testing.T) {
 }
 
 func TestUnavailableGivesUp(t *testing.T) {
+	t.Parallel()
 	nodes, v := startNetwork(t, 1, nil)
 	p := newPerson(t, v, 1)
 	_, m := p.put(t, 1<<20)

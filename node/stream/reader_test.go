@@ -15,6 +15,7 @@ import (
 )
 
 func TestRangeRequests(t *testing.T) {
+	t.Parallel()
 	var busyRefused atomic.Int64
 	busyNode := func(next shard.ReadFunc) shard.ReadFunc {
 		return func(ctx context.Context, id shard.ID, buf []byte) ([]byte, error) {
@@ -96,6 +97,7 @@ func TestRangeRequests(t *testing.T) {
 }
 
 func TestRangeReaderSeek(t *testing.T) {
+	t.Parallel()
 	_, v := startNetwork(t, 2, nil)
 	p := newPerson(t, v, 2)
 	data, m := p.put(t, 9*shard.DefaultChunkSize+7)
