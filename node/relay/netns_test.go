@@ -217,6 +217,12 @@ func TestNetnsHomesBehindNAT(t *testing.T) {
 	for _, nat := range []struct{ ns, lan string }{{"natA", "192.168.7.0/24"}, {"natB", "192.168.8.0/24"}} {
 		n.in(nat.ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 		n.in(nat.ns, "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", nat.lan, "-o", "wan", "-j", "MASQUERADE")
+		// A home router drops unsolicited packets to itself from the
+		// internet. Without this, a peer's early punch packet is delivered
+		// locally and leaves a confirmed conntrack entry whose tuple makes
+		// masquerade move our own outgoing punch to another port, so hole
+		// punching can never meet (see DESIGN.md, Hole punching).
+		n.in(nat.ns, "iptables", "-A", "INPUT", "-i", "wan", "-j", "DROP")
 	}
 	// The one forwarded port, reachable from inside too (hairpin NAT, as
 	// most home routers do it).
