@@ -164,7 +164,12 @@
     poll();
   }
 
-  document.addEventListener("submit", function () { submitting = true; });
+  // A form that answers with a download (the key file) leaves the page
+  // where it is, so the pause in live status ends after a few seconds.
+  document.addEventListener("submit", function () {
+    submitting = true;
+    window.setTimeout(function () { submitting = false; }, 5000);
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     setupCopy();
