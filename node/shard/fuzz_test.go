@@ -100,3 +100,20 @@ func FuzzRequests(f *testing.F) {
 		decodeProveAnswer(b)
 	})
 }
+
+// FuzzDecodeRedirect: a busy holder's redirect never panics the reader
+// and yields a well-formed member or an error.
+func FuzzDecodeRedirect(f *testing.F) {
+	ok, _ := wire.Marshal(Redirect{Key: make([]byte, 32), Addr: "127.0.0.1:7446"})
+	f.Add(ok)
+	bad, _ := wire.Marshal(Redirect{Key: make([]byte, 3), Addr: ""})
+	f.Add(bad)
+	f.Add([]byte{})
+	f.Add([]byte{0xa2, 0x01, 0x5a, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, found, err := DecodeRedirect(b)
+		if err == nil && found && (len(m.Key) != 32 || m.Addr == "") {
+			t.Fatalf("accepted redirect %+v", m)
+		}
+	})
+}

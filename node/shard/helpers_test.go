@@ -75,8 +75,12 @@ func (n *tnode) kill() {
 }
 
 type nodeOpts struct {
-	scrub time.Duration
-	quota int64
+	scrub    time.Duration
+	quota    int64
+	maxReads int
+	readHook func(ReadFunc) ReadFunc
+	// onAudit gets each node's audit events with the auditing node's key.
+	onAudit func(auditor ed25519.PublicKey, e AuditEvent)
 }
 
 func startNode(t testing.TB, o nodeOpts, contacts ...*tnode) *tnode {
@@ -111,7 +115,12 @@ func startNode(t testing.TB, o nodeOpts, contacts ...*tnode) *tnode {
 		o.scrub = time.Hour
 	}
 	dir := t.TempDir()
-	sc, err := New(Config{Host: host, Dir: dir, Members: RegistryMembers(reg), ScrubInterval: o.scrub, Quota: o.quota, CallTimeout: testCallTimeout})
+	var onAudit func(AuditEvent)
+	if o.onAudit != nil {
+		onAudit = func(e AuditEvent) { o.onAudit(key.Public().(ed25519.PublicKey), e) }
+	}
+	sc, err := New(Config{Host: host, Dir: dir, Members: RegistryMembers(reg), ScrubInterval: o.scrub, Quota: o.quota, CallTimeout: testCallTimeout,
+		MaxReads: o.maxReads, ReadHook: o.readHook, OnAudit: onAudit})
 	if err != nil {
 		t.Fatal(err)
 	}
