@@ -48,6 +48,12 @@ type netState struct {
 	mu    sync.Mutex
 	trees map[string]*cachedTree
 	owned ownedNodes
+	drawn map[string]drawnTree // by cell
+}
+
+// drawnTree is a rendered tree picture and the treeVersion it shows.
+type drawnTree struct {
+	version, html string
 }
 
 type cachedTree struct {
@@ -66,7 +72,7 @@ func (s *Server) net() *netState {
 	if v, ok := states.Load(s); ok {
 		return v.(*netState)
 	}
-	v, loaded := states.LoadOrStore(s, &netState{trees: map[string]*cachedTree{}})
+	v, loaded := states.LoadOrStore(s, &netState{trees: map[string]*cachedTree{}, drawn: map[string]drawnTree{}})
 	if !loaded {
 		go func() {
 			<-s.done
@@ -151,7 +157,7 @@ func (s *Server) networkTreeFragment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := s.networkDetail(r.Context(), p, r.URL.Query().Get("cell"), treeWait)
-	s.render(w, r, http.StatusOK, web.NetworkTree(d.Tree))
+	s.render(w, r, http.StatusOK, web.TreeFigure(d.Tree))
 }
 
 func (s *Server) networkDetail(ctx context.Context, p *netclient.Pool, cellName string, wait time.Duration) web.NetworkDetail {
@@ -161,7 +167,24 @@ func (s *Server) networkDetail(ctx context.Context, p *netclient.Pool, cellName 
 	}
 	st := p.Status()
 	tr, built := s.tree(ctx, p, dna, wait)
-	d := web.NetworkDetail{Clock: clockView(st.Clock), Tree: treeView(tr, built, st)}
+	return s.detailFrom(tr, built, st)
+}
+
+// detailFrom builds the page's view of a crawl and a pool status. The
+// tree's picture is drawn once per change (treeVersion) and kept: with a
+// few hundred nodes it is most of the page's cost, and it changes far
+// less often than the page is polled or opened.
+func (s *Server) detailFrom(tr netclient.Tree, built bool, st netclient.Status) web.NetworkDetail {
+	d := web.NetworkDetail{Clock: clockView(st.Clock)}
+	if built {
+		d.Tree = s.drawnTree(tr, st)
+	} else {
+		d.Tree = treeView(tr, false, st)
+	}
+	d.Tree.Cell = tr.Cell
+	if d.Tree.Cell == "" {
+		d.Tree.Cell = registry.DNA.Name
+	}
 	for _, c := range treeCells {
 		d.Tree.Cells = append(d.Tree.Cells, c.Name)
 	}
@@ -231,6 +254,29 @@ func formatOffset(ms float64) string {
 		return sign + strconv.FormatFloat(a/1000, 'f', 2, 64) + " s"
 	}
 	return sign + strconv.FormatFloat(a, 'f', 1, 64) + " ms"
+}
+
+// drawnTree returns the tree's view with its picture rendered, from the
+// cache when nothing it shows has changed.
+func (s *Server) drawnTree(tr netclient.Tree, st netclient.Status) web.TreeView {
+	ver := treeVersion(tr, st)
+	ns := s.net()
+	ns.mu.Lock()
+	c, ok := ns.drawn[tr.Cell]
+	ns.mu.Unlock()
+	if ok && c.version == ver {
+		return web.TreeView{Drawn: c.html}
+	}
+	v := treeView(tr, true, st)
+	var b strings.Builder
+	if err := web.NetworkTree(v).Render(context.Background(), &b); err != nil {
+		s.log.Error("conduit: drawing the tree", "err", err)
+		return v
+	}
+	ns.mu.Lock()
+	ns.drawn[tr.Cell] = drawnTree{version: ver, html: b.String()}
+	ns.mu.Unlock()
+	return web.TreeView{Drawn: b.String()}
 }
 
 // networkJSON is GET /api/network: what the page script polls.

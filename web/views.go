@@ -179,6 +179,10 @@ type TreeView struct {
 	// Answered nodes answered the crawl; Unreachable were named by a
 	// parent but did not; MineCount are this conduit's endpoints.
 	Answered, Unreachable, MineCount, Depth int
+	// Drawn, when set, is NetworkTree's output for this tree rendered
+	// earlier by the conduit (which keeps it until the tree changes); the
+	// page includes it as is instead of drawing the picture again.
+	Drawn string
 }
 
 // TreeNode is one node in the picture.
