@@ -25,6 +25,16 @@ const punchFor = 8 * time.Second
 // direct address is returned; otherwise ErrNoDirectPath and the relay stays
 // in use.
 func (s *Service) DirectPath(ctx context.Context, peer cell.Target) (string, error) {
+	direct, err := s.directPath(ctx, peer)
+	if err != nil {
+		s.punchFailed.Add(1)
+	} else {
+		s.punchDirect.Add(1)
+	}
+	return direct, err
+}
+
+func (s *Service) directPath(ctx context.Context, peer cell.Target) (string, error) {
 	mine := s.Observed()
 	if mine == "" {
 		return "", fmt.Errorf("%w: our own address is unknown (run Detect first)", ErrNoDirectPath)

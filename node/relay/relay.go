@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/borgios/borgios/node/cell"
 	"github.com/borgios/borgios/node/registry"
 	"github.com/borgios/borgios/node/transport"
@@ -39,6 +41,7 @@ const (
 	DefaultBytesPerSecond      = 8 << 20
 	DefaultRegisterInterval    = 10 * time.Second
 	DefaultDiscoveryPort       = 7448
+	DefaultPunchRetry          = 5 * time.Minute
 	callTimeout                = 10 * time.Second
 )
 
@@ -79,6 +82,16 @@ type Config struct {
 	// DiscoveryPort is the UDP port of LAN discovery (0: DefaultDiscoveryPort,
 	// negative: off).
 	DiscoveryPort int
+	// NoAutoPunch turns off trying a direct path by hole punching after
+	// each relayed connection this node dials (DirectPath, at most once per
+	// peer per PunchRetry).
+	NoAutoPunch bool
+	// PunchRetry is how long after a punch attempt to a peer the next
+	// relayed dial to it may try again (0: DefaultPunchRetry).
+	PunchRetry time.Duration
+	// Registerer receives the NAT and relay metrics (reachability, bytes
+	// carried per client, punch results); nil disables them.
+	Registerer prometheus.Registerer
 }
 
 // Result is what reachability detection found.
@@ -103,13 +116,18 @@ type Service struct {
 	relayed  string // our relayed address while registered with a relay
 	relayTo  cell.Target
 	clients  map[[32]byte]*client
-	direct   map[string]string // peer relayed addr -> direct addr (hole punched)
+	usage    map[[32]byte]*usage  // bytes carried per client, kept past registrations (usage.go)
+	direct   map[string]string    // peer relayed addr -> direct addr (hole punched)
+	punchAt  map[string]time.Time // peer relayed addr -> last automatic punch attempt
+	closed   bool
 
 	// tamper, if set (tests), sees every chunk the relay forwards.
 	tamper func(fromDialer bool, b []byte) [][]byte // guarded by mu for writes; tests set it before traffic or under mu
 
 	relayedBytes atomic.Uint64
 	refused      atomic.Uint64
+	punchDirect  atomic.Uint64
+	punchFailed  atomic.Uint64
 
 	disc     net.PacketConn
 	ctx      context.Context
@@ -141,16 +159,29 @@ func New(cfg Config) (*Service, error) {
 	if cfg.DiscoveryPort == 0 {
 		cfg.DiscoveryPort = DefaultDiscoveryPort
 	}
+	if cfg.PunchRetry <= 0 {
+		cfg.PunchRetry = DefaultPunchRetry
+	}
 	s := &Service{
 		cfg: cfg, log: cfg.Logger.With("component", "relay"), tr: cfg.Transport,
 		pub:     cfg.Key.Public().(ed25519.PublicKey),
 		client:  &cell.Client{Transport: cfg.Transport, Key: cfg.Key, Network: cfg.Network, Verifier: cfg.Verifier, Now: cfg.Now},
 		clients: map[[32]byte]*client{},
+		usage:   map[[32]byte]*usage{},
 		direct:  map[string]string{},
+		punchAt: map[string]time.Time{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if cfg.Registerer != nil {
+		if err := s.registerMetrics(cfg.Registerer); err != nil {
+			return nil, fmt.Errorf("relay: metrics: %w", err)
+		}
+	}
 	cfg.Transport.Handle(Proto, s.handle)
 	cfg.Transport.HandleStream(transport.ProtoRelay, s.serveRelay)
+	if !cfg.NoAutoPunch {
+		cfg.Transport.OnRelayedDial(s.autoPunch)
+	}
 	return s, nil
 }
 
@@ -158,8 +189,10 @@ func New(cfg Config) (*Service, error) {
 // handlers stay registered on the transport until it closes.
 func (s *Service) Close() {
 	s.stopOnce.Do(func() {
-		s.cancel()
+		s.tr.OnRelayedDial(nil)
 		s.mu.Lock()
+		s.closed = true
+		s.cancel()
 		if s.disc != nil {
 			s.disc.Close()
 		}
@@ -190,23 +223,34 @@ func (s *Service) Observed() string {
 
 // Status is the service's state, for the monitor.
 type Status struct {
-	Reach        string            `json:"reach"`
-	Observed     string            `json:"observed,omitempty"`
-	Relayed      string            `json:"relayed,omitempty"`
-	Clients      map[string]uint64 `json:"relay_clients,omitempty"` // key -> bytes carried (what the relay may bill)
-	RelayedBytes uint64            `json:"relayed_bytes"`
-	Refused      uint64            `json:"relay_refused"`
-	Direct       map[string]string `json:"direct,omitempty"`
+	Reach    string `json:"reach"`
+	Observed string `json:"observed,omitempty"`
+	Relayed  string `json:"relayed,omitempty"`
+	// Clients are the NATed nodes registered here now: full key (hex) ->
+	// bytes carried for them since this process started.
+	Clients map[string]uint64 `json:"relay_clients,omitempty"`
+	// Usage is every client this relay carried bytes for, registered now
+	// or not: what the ledger's rewarder would pay the relay for.
+	Usage        []Usage `json:"relay_usage,omitempty"`
+	RelayedBytes uint64  `json:"relayed_bytes"`
+	Refused      uint64  `json:"relay_refused"`
+	// Direct maps a peer's relayed address to the direct address hole
+	// punching found for it; PunchDirect and PunchFailed count attempts.
+	Direct      map[string]string `json:"direct,omitempty"`
+	PunchDirect uint64            `json:"punch_direct"`
+	PunchFailed uint64            `json:"punch_failed"`
 }
 
 // Status returns a snapshot.
 func (s *Service) Status() Status {
+	use := s.Usage()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Status{Reach: reachName(s.reach), Observed: s.observed, Relayed: s.relayed,
-		RelayedBytes: s.relayedBytes.Load(), Refused: s.refused.Load(), Clients: map[string]uint64{}, Direct: map[string]string{}}
+	st := Status{Reach: reachName(s.reach), Observed: s.observed, Relayed: s.relayed, Usage: use,
+		RelayedBytes: s.relayedBytes.Load(), Refused: s.refused.Load(), Clients: map[string]uint64{}, Direct: map[string]string{},
+		PunchDirect: s.punchDirect.Load(), PunchFailed: s.punchFailed.Load()}
 	for k, c := range s.clients {
-		st.Clients[hex.EncodeToString(k[:8])] = c.bytes.Load()
+		st.Clients[hex.EncodeToString(k[:])] = c.use.bytes.Load()
 	}
 	for k, v := range s.direct {
 		st.Direct[k] = v

@@ -21,7 +21,7 @@ type client struct {
 	addr    string // its connection to us, where tunnels are opened
 	seen    time.Time
 	tunnels atomic.Int64
-	bytes   atomic.Uint64 // relayed for it, both directions: what it may be billed
+	use     *usage // bytes relayed for it, both directions: what it may be billed
 	lim     *limiter
 }
 
@@ -43,7 +43,7 @@ func (s *Service) register(peer transport.Peer) (registerAns, error) {
 		if len(s.clients) >= s.cfg.MaxClients {
 			return registerAns{}, fmt.Errorf("%w: %d clients", ErrLimit, len(s.clients))
 		}
-		c = &client{key: peer.Key, lim: newLimiter(s.cfg.BytesPerSecond)}
+		c = &client{key: peer.Key, lim: newLimiter(s.cfg.BytesPerSecond), use: s.usageLocked(k)}
 		s.clients[k] = c
 		s.log.Info("relay client registered", "client", fmt.Sprintf("%x", k[:6]), "addr", peer.Addr.String())
 	}
@@ -93,6 +93,7 @@ func (s *Service) serveRelay(ctx context.Context, peer transport.Peer, st *trans
 		return
 	}
 	defer c.tunnels.Add(-1)
+	c.use.tunnels.Add(1)
 	octx, cancel := context.WithTimeout(ctx, callTimeout)
 	out, err := s.tr.OpenStream(ctx, c.addr, c.key, transport.ProtoTunnel)
 	cancel()
@@ -131,7 +132,7 @@ func (s *Service) splice(dialer, node *transport.Stream, c *client) {
 			n, err := src.Read(buf)
 			if n > 0 {
 				c.lim.wait(n)
-				c.bytes.Add(uint64(n))
+				c.use.bytes.Add(uint64(n))
 				s.relayedBytes.Add(uint64(n))
 				chunks := [][]byte{buf[:n]}
 				s.mu.Lock()

@@ -223,6 +223,9 @@ func (t *Transport) dialThroughRelay(k poolKey, addr string, key ed25519.PublicK
 		return nil, ErrClosed
 	}
 	t.tunnels.Add(1)
+	if f := t.onRelayed.Load(); f != nil {
+		(*f)(addr, append(ed25519.PublicKey(nil), key...))
+	}
 	t.loops.Add(1)
 	go func() {
 		defer t.loops.Done()

@@ -176,6 +176,7 @@ type Transport struct {
 	tunnels       atomic.Int64 // relayed connections open now, both directions
 	advertised    atomic.Pointer[string]
 	shortcuts     map[string]netip.AddrPort // relayed address -> direct address found by hole punching; guarded by mu
+	onRelayed     atomic.Pointer[func(addr string, key ed25519.PublicKey)]
 }
 
 // poolKey names a peer: the same key at another address is another entry,
@@ -800,6 +801,19 @@ func (t *Transport) SetShortcut(relayed, direct string) error {
 	}
 	t.shortcuts[relayed] = normalize(ap)
 	return nil
+}
+
+// OnRelayedDial sets f to be told of every relayed connection this node
+// dials (addr is the relayed address, key the node behind it), once the
+// inner handshake verified key; nil removes it. node/relay uses it to try a
+// direct path by hole punching while the relayed one carries the traffic.
+// f runs on the dialling goroutine and must not block.
+func (t *Transport) OnRelayedDial(f func(addr string, key ed25519.PublicKey)) {
+	if f == nil {
+		t.onRelayed.Store(nil)
+		return
+	}
+	t.onRelayed.Store(&f)
 }
 
 // shortcut returns the live direct connection standing in for a relayed
