@@ -688,3 +688,19 @@ func (s *Server) postMailDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	seeOther(w, r, "/mail?notice="+url.QueryEscape("Deleted."))
 }
+
+// PublishMailKey publishes the unlocked person's mail key record if this
+// process has not done so through the current pool recently, so others
+// can write to them before they ever open Mail. Call it in the
+// background after an unlock; it is a no-op without a pool.
+func (s *Server) PublishMailKey(ctx context.Context) error {
+	if s.pool() == nil {
+		return nil
+	}
+	m, err := s.openMail()
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	return s.ensurePublished(ctx, m)
+}

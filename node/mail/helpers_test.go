@@ -138,7 +138,7 @@ func startNetwork(t testing.TB, size int) []*tnode {
 // members.
 func waitMembers(t testing.TB, nodes []*tnode, want int) {
 	t.Helper()
-	waitFor(t, 90*time.Second, func() bool {
+	waitFor(t, 120*time.Second, func() bool {
 		for _, n := range nodes {
 			ms, _ := RegistryMembers(n.reg).Members(context.Background())
 			sms, _ := shard.RegistryMembers(n.reg).Members(context.Background())
