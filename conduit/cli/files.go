@@ -24,6 +24,7 @@ import (
 	"github.com/borgios/borgios/node/identity"
 	"github.com/borgios/borgios/node/registry"
 	"github.com/borgios/borgios/node/shard"
+	"github.com/borgios/borgios/node/stream"
 	"github.com/borgios/borgios/node/transport"
 	"github.com/borgios/borgios/node/wire"
 )
@@ -85,6 +86,8 @@ type filesCtx struct {
 	bars   bool // a redrawn bar (terminal) rather than plain lines
 	quiet  bool
 	client *files.Client
+	shards *shard.Client
+	fetch  *stream.Fetcher
 }
 
 func (f *filesFlags) run(cmd *cobra.Command, args []string, do func(context.Context, *filesCtx, []string) error) error {
@@ -134,7 +137,13 @@ func (f *filesFlags) run(cmd *cobra.Command, args []string, do func(context.Cont
 	if err != nil {
 		return fmt.Errorf("files: %w", err)
 	}
-	w := &filesCtx{f: f, out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), client: fc}
+	// Downloads use the stream fetcher: every holder of a piece at once,
+	// verified piece by piece and as a whole, resumable.
+	fetch, err := stream.NewFetcher(stream.Config{Call: caller, FileRoot: &k.FileRoot, Members: view.members(shard.DNA.Name)})
+	if err != nil {
+		return fmt.Errorf("files: %w", err)
+	}
+	w := &filesCtx{f: f, out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), client: fc, shards: sc, fetch: fetch}
 	switch f.progress {
 	case "never":
 		w.quiet = true
@@ -163,6 +172,7 @@ type progress struct {
 	total   int64
 	start   time.Time
 	done    atomic.Int64
+	sources atomic.Int64 // holders a download came from so far (0: not shown)
 	stop    chan struct{}
 	stopped chan struct{}
 }
@@ -216,13 +226,17 @@ func (p *progress) line(n int64) string {
 		eta = time.Duration(float64(p.total-n) / rate * float64(time.Second)).Round(time.Second).String()
 	}
 	pct := float64(n) * 100 / float64(max(p.total, 1))
+	src := ""
+	if k := p.sources.Load(); k > 0 {
+		src = fmt.Sprintf(" from %d source%s", k, map[bool]string{true: "", false: "s"}[k == 1])
+	}
 	if p.bar {
 		const width = 24
 		fill := int(pct / 100 * width)
-		return fmt.Sprintf("%s [%s%s] %5.1f%% %s/%s %s/s ETA %s ", p.name, strings.Repeat("=", fill), strings.Repeat(" ", width-fill),
-			pct, humanBytes(n), humanBytes(p.total), humanBytes(int64(rate)), eta)
+		return fmt.Sprintf("%s [%s%s] %5.1f%% %s/%s %s/s%s ETA %s ", p.name, strings.Repeat("=", fill), strings.Repeat(" ", width-fill),
+			pct, humanBytes(n), humanBytes(p.total), humanBytes(int64(rate)), src, eta)
 	}
-	return fmt.Sprintf("%s: %.0f%% %s of %s, %s/s, ETA %s", p.name, pct, humanBytes(n), humanBytes(p.total), humanBytes(int64(rate)), eta)
+	return fmt.Sprintf("%s: %.0f%% %s of %s, %s/s%s, ETA %s", p.name, pct, humanBytes(n), humanBytes(p.total), humanBytes(int64(rate)), src, eta)
 }
 
 func (p *progress) finish(err error) {
@@ -237,7 +251,11 @@ func (p *progress) finish(err error) {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
 	if err == nil {
-		fmt.Fprintf(p.w, "%s: %s in %s (%s/s)\n", p.name, humanBytes(n), el.Round(time.Millisecond), humanBytes(int64(float64(n)/max(el.Seconds(), 1e-3))))
+		src := ""
+		if k := p.sources.Load(); k > 0 {
+			src = fmt.Sprintf(", %d source%s", k, map[bool]string{true: "", false: "s"}[k == 1])
+		}
+		fmt.Fprintf(p.w, "%s: %s in %s (%s/s%s)\n", p.name, humanBytes(n), el.Round(time.Millisecond), humanBytes(int64(float64(n)/max(el.Seconds(), 1e-3))), src)
 	}
 }
 
@@ -307,19 +325,6 @@ func (w *filesCtx) putOne(ctx context.Context, local, remote string, size int64)
 	return nil
 }
 
-type countWriter struct {
-	w io.Writer
-	n int64
-	p *progress
-}
-
-func (c *countWriter) Write(b []byte) (int, error) {
-	n, err := c.w.Write(b)
-	c.n += int64(n)
-	c.p.set(c.n)
-	return n, err
-}
-
 func filesGet(ctx context.Context, w *filesCtx, args []string) error {
 	remote, local := args[0], args[1]
 	e, err := w.client.Stat(ctx, remote)
@@ -343,29 +348,45 @@ func filesGet(ctx context.Context, w *filesCtx, args []string) error {
 	})
 }
 
-// getOne writes to a temporary file next to local and renames it into
-// place only once every byte was verified, so a failed download never
-// leaves a truncated file under the real name.
+// getOne fetches into a partial file next to local (all holders at once,
+// every piece verified, the whole file checked) and renames it into place
+// only once every byte was verified, so a failed download never leaves a
+// truncated file under the real name. The partial file and its progress
+// stay after an interruption: the same command again resumes with only
+// the missing pieces.
 func (w *filesCtx) getOne(ctx context.Context, remote string, e files.Entry, local string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(local), ".borgios-get-*")
-	if err != nil {
-		return err
+	if e.Kind != files.KindFile {
+		return fmt.Errorf("files get %s: %w", remote, files.ErrIsDir)
 	}
-	defer os.Remove(tmp.Name())
-	p := w.startProgress("get "+remote, e.Size)
-	cw := &countWriter{w: tmp, p: p}
-	err = w.client.GetEntry(ctx, e, cw)
-	p.finish(err)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	m, err := w.shards.OpenManifest(e.Ref)
 	if err != nil {
 		return fmt.Errorf("files get %s: %w", remote, err)
 	}
-	if err := os.Rename(tmp.Name(), local); err != nil {
+	part := filepath.Join(filepath.Dir(local), "."+filepath.Base(local)+".borgios-part")
+	p := w.startProgress("get "+remote, e.Size)
+	var onProgress func(stream.Progress)
+	if p != nil {
+		onProgress = func(pr stream.Progress) {
+			p.set(pr.Bytes)
+			p.sources.Store(int64(pr.Sources))
+		}
+	}
+	rep, err := w.fetch.FetchFile(ctx, m, part, onProgress)
+	if p != nil {
+		p.sources.Store(int64(len(rep.Sources)))
+	}
+	p.finish(err)
+	if err != nil {
+		if errors.Is(err, stream.ErrFileHash) {
+			os.Remove(part)
+		} else if _, serr := os.Stat(part + ".progress"); serr == nil {
+			return fmt.Errorf("files get %s: %w (partial download kept in %s; run the same command again to resume)", remote, err, part)
+		} else {
+			os.Remove(part)
+		}
+		return fmt.Errorf("files get %s: %w", remote, err)
+	}
+	if err := os.Rename(part, local); err != nil {
 		return err
 	}
 	if w.f.asJSON {

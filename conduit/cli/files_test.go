@@ -112,9 +112,16 @@ func TestFilesPutGetLsRm(t *testing.T) {
 	}
 
 	dst := t.TempDir()
-	run("get", "/one/big.bin", filepath.Join(dst, "big.bin"))
+	_, errOut = run("get", "/one/big.bin", filepath.Join(dst, "big.bin"))
 	if got, _ := os.ReadFile(filepath.Join(dst, "big.bin")); !bytes.Equal(got, big) {
 		t.Fatal("big.bin differs after get")
+	}
+	// The stream fetcher's progress: bytes, rate and the holders used.
+	if !strings.Contains(errOut, "get /one/big.bin") || !strings.Contains(errOut, "/s") || !strings.Contains(errOut, "source") {
+		t.Fatalf("no download progress with sources on stderr: %q", errOut)
+	}
+	if ents, _ := os.ReadDir(dst); len(ents) != 1 {
+		t.Fatalf("get left %d entries in the directory, want just the file", len(ents))
 	}
 	run("get", "/tree", filepath.Join(dst, "tree"))
 	if got, _ := os.ReadFile(filepath.Join(dst, "tree", "deeper", "x")); string(got) != "x" {
