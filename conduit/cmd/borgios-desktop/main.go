@@ -84,13 +84,22 @@ func run() int {
 			Handler: startPage(target, !navigatesItself),
 		},
 		OnStartup: func(wctx context.Context) { started <- wctx },
-		OnDomReady: func(context.Context) {
-			// Load 1 is the start page, load 2 the conduit's first page;
-			// the test of this command waits for it.
+		OnDomReady: func(wctx context.Context) {
+			// Load 1 is the start page, load 2 the conduit's first page
+			// (the test of this command waits for it), load 3 the reload
+			// below where the start page had to redirect.
 			loads++
 			fmt.Printf("window: page loaded %d\n", loads)
-			if loads == 1 && navigatesItself {
+			switch {
+			case loads == 1 && navigatesItself:
 				loadURI(target)
+			case loads == 2 && !navigatesItself:
+				// The start page's meta refresh made the token exchange
+				// a cross-site navigation, after which webviews withhold
+				// the SameSite=Strict session cookie: the first page
+				// says "No session". A reload started by the conduit's
+				// own page is same-origin and carries the cookie.
+				wruntime.WindowExecJS(wctx, "location.replace(location.href)")
 			}
 		},
 		Logger:             logger.NewDefaultLogger(),
