@@ -42,7 +42,7 @@ func newWalletCmd() *cobra.Command {
 	var f walletFlags
 	cmd := &cobra.Command{
 		Use:   "wallet",
-		Short: "Your shells: balance, send, receive, history",
+		Short: "Your shells: balance, send, receive, history (earnings included)",
 		Long: `Talks to one running node (--peer NODEKEY@HOST:PORT, the contact line a node
 prints when it starts) with your account key. Your recovery phrase is read
 from standard input (first line; an optional BIP39 passphrase on the second),
@@ -50,7 +50,13 @@ or your key file with --keyfile, as for 'borgios seed inspect'.
 
 Balances are verified here from certificates signed by a quorum of the
 genesis witnesses: the node can hide recent blocks but cannot forge one.
-A send is final once this command prints its certificate.`,
+A send is final once this command prints its certificate.
+
+Shells your nodes earn for verified work (storage proven by audits, bytes
+delivered to readers) are paid by the treasury to the owner account the
+node is bound to: balance shows them waiting and how much of the balance
+was earned, history lists each payment with the node and the work, and
+receive credits them like any incoming send.`,
 	}
 	f.add(cmd)
 	cmd.AddCommand(
@@ -141,6 +147,7 @@ type balanceOutput struct {
 	Address  string          `json:"address"`
 	Account  string          `json:"account"`
 	Balance  ledger.Amount   `json:"balance"`
+	Earned   ledger.Amount   `json:"earned"` // part of Balance paid for nodes' verified work
 	Blocks   uint64          `json:"blocks"`
 	Head     string          `json:"head,omitempty"`
 	Pending  []pendingOutput `json:"pending"`
@@ -149,8 +156,9 @@ type balanceOutput struct {
 
 type pendingOutput struct {
 	Hash   string        `json:"hash"`
-	From   string        `json:"from"`
+	From   string        `json:"from"` // for earnings: the node whose work earned it
 	Amount ledger.Amount `json:"amount"`
+	Work   string        `json:"work,omitempty"` // "storage" or "delivery" for earnings
 }
 
 func walletBalance(ctx context.Context, w *walletCtx, args []string) error {
@@ -165,20 +173,27 @@ func walletBalance(ctx context.Context, w *walletCtx, args []string) error {
 	if err != nil {
 		return fmt.Errorf("wallet balance: %w", err)
 	}
-	o := balanceOutput{Address: address(acct), Account: acct.String(), Balance: info.Balance, Blocks: info.Next, Verified: true, Pending: []pendingOutput{}}
+	o := balanceOutput{Address: address(acct), Account: acct.String(), Balance: info.Balance, Earned: info.Earned, Blocks: info.Next, Verified: true, Pending: []pendingOutput{}}
 	if info.Next > 0 {
 		o.Head = info.Head.String()
 	}
 	for _, p := range info.Pending {
 		var from ledger.AccountID
 		copy(from[:], p.From)
-		o.Pending = append(o.Pending, pendingOutput{Hash: hex.EncodeToString(p.Hash), From: address(from), Amount: ledger.Amount(p.Amount)})
+		o.Pending = append(o.Pending, pendingOutput{Hash: hex.EncodeToString(p.Hash), From: address(from), Amount: ledger.Amount(p.Amount), Work: p.Work})
 	}
 	if w.json {
 		return writeJSON(w.out, o)
 	}
 	fmt.Fprintf(w.out, "Address: %s\nBalance: %s shells (verified from %d certified blocks)\n", o.Address, o.Balance, o.Blocks)
+	if o.Earned > 0 {
+		fmt.Fprintf(w.out, "Earned:  %s shells of it for your nodes' verified work\n", o.Earned)
+	}
 	for _, p := range o.Pending {
+		if p.Work != "" {
+			fmt.Fprintf(w.out, "Waiting: %s shells earned for %s by node %s (run 'borgios wallet receive')\n", p.Amount, p.Work, p.From)
+			continue
+		}
 		fmt.Fprintf(w.out, "Waiting: %s shells from %s (run 'borgios wallet receive')\n", p.Amount, p.From)
 	}
 	return nil
@@ -267,6 +282,14 @@ func walletHistory(ctx context.Context, w *walletCtx, _ []string) error {
 				state = "credited"
 			}
 			fmt.Fprintf(w.out, "   incoming %s from %s (%s)\n", ledger.Amount(it.Amount), who, state)
+		case "earned":
+			state := "waiting"
+			if it.Credited {
+				state = "credited"
+			}
+			fmt.Fprintf(w.out, "   earned   %s for %s by node %s (%s)\n", ledger.Amount(it.Amount), it.Work, who, state)
+		case "reward":
+			fmt.Fprintf(w.out, "#%d claimed  %s for %s, paid to %s\n", it.Seq, ledger.Amount(it.Amount), it.Work, who)
 		default:
 			fmt.Fprintf(w.out, "#%d %s\n", it.Seq, it.Kind)
 		}

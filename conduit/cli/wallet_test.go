@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,6 +27,15 @@ import (
 // QUIC on 127.0.0.1, with a genesis that gives alloc 1,000 shells, and
 // returns the first node's contact line.
 func walletNet(t *testing.T, alloc ledger.AccountID) string {
+	t.Helper()
+	contact, _, _, _ := walletNetNodes(t, alloc)
+	return contact
+}
+
+// walletNetNodes is walletNet that also returns the nodes' keys, endpoints
+// and data directory (node i reads its owner binding from
+// DIR/<first 4 key bytes in hex>.binding).
+func walletNetNodes(t *testing.T, alloc ledger.AccountID) (string, []ed25519.PrivateKey, []cell.Target, string) {
 	t.Helper()
 	var keys []ed25519.PrivateKey
 	var pubs []ed25519.PublicKey
@@ -56,6 +67,7 @@ func walletNet(t *testing.T, alloc ledger.AccountID) string {
 		host := cell.Host{Key: k, Network: node.DefaultNetwork, Transport: trs[i], Now: now, Logger: log,
 			Verifier: wire.NewVerifier(wire.Config{Network: node.DefaultNetwork, Now: now})}
 		c, rt, err := ledgercell.Start(ledgercell.Config{Host: host, Genesis: g, StorePath: filepath.Join(dir, hex.EncodeToString(pubs[i][:4])+".db"),
+			BindingPath: filepath.Join(dir, hex.EncodeToString(pubs[i][:4])+".binding"),
 			Witnesses: ledgercell.StaticWitnesses(targets), Tree: peertree.Config{Heartbeat: 100 * time.Millisecond}},
 			cell.Options{Contacts: contacts})
 		if err != nil {
@@ -66,7 +78,7 @@ func walletNet(t *testing.T, alloc ledger.AccountID) string {
 		copy(id[:], pubs[i])
 		contacts = append(contacts, peertree.Member{ID: id, Addr: targets[i].Addr})
 	}
-	return node.Contact{Key: targets[0].Key, Addr: targets[0].Addr}.String()
+	return node.Contact{Key: targets[0].Key, Addr: targets[0].Addr}.String(), keys, targets, dir
 }
 
 func TestWalletBalanceSendReceiveHistory(t *testing.T) {
@@ -128,5 +140,72 @@ func TestWalletBalanceSendReceiveHistory(t *testing.T) {
 	}
 	if code, _, errOut = runCLI(t, alice+"\n\n", "wallet", "send", "borg1nope", "1", "--peer", peer); code == 0 {
 		t.Fatalf("bad address accepted: %s", errOut)
+	}
+}
+
+// TestWalletShowsEarnings: node 1 is bound to Carol's account; node 0, a
+// genesis auditor, proves node 1's storage. Carol's wallet shows the
+// earnings waiting, credits them, and lists them in the history.
+func TestWalletShowsEarnings(t *testing.T) {
+	carol, _ := identity.NewMnemonic()
+	ck, _ := identity.KeysFromMnemonic(carol, "")
+	_, keys, targets, dir := walletNetNodes(t, ledger.AccountID(ck.AccountPublic()))
+	peer := node.Contact{Key: targets[1].Key, Addr: targets[1].Addr}.String()
+	g, err := ledgercell.DevGenesis([]ed25519.PublicKey{targets[0].Key, targets[1].Key, targets[2].Key, targets[3].Key},
+		ledger.Allocation{Account: ledger.AccountID(ck.AccountPublic()), Amount: 1000 * ledger.MicroPerShell})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := ledger.NewBindingRequest(g.Hash(), keys[1], ledger.AccountID(ck.AccountPublic()))
+	if err := req.SignOwner(ck.Account); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, hex.EncodeToString(targets[1].Key[:4])+".binding"), req.Encode(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	content := ledger.Hash{7}
+	proof := &ledger.ServiceProof{Genesis: g.Hash(), Kind: ledger.ProofStorage, Node: ledger.AccountID(targets[1].Key),
+		Expected: content, Observed: content, Bytes: 20 << 30, Period: 1}
+	proof.Sign(keys[0])
+	_, trKey, _ := ed25519.GenerateKey(nil)
+	tr, err := transport.Listen(transport.Config{Key: trKey, ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	now := func() int64 { return time.Now().UnixMilli() }
+	caller := &cell.Client{Transport: tr, Key: keys[0], Network: node.DefaultNetwork, Now: now,
+		Verifier: wire.NewVerifier(wire.Config{Network: node.DefaultNetwork, Now: now})}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	res, err := ledgercell.Claim(ctx, caller, targets[1], []*ledger.ServiceProof{proof})
+	if err != nil || res[0].Err() != nil {
+		t.Fatalf("claim: %v %v", err, res)
+	}
+	earned := 20 * g.Params.StorageRate // 20 GiB at the per-GiB storage rate
+	var out, errOut string
+	var code int
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		code, out, errOut = runCLI(t, carol+"\n\n", "wallet", "balance", "--peer", peer)
+		if code == 0 && strings.Contains(out, "Waiting: "+earned.String()+" shells earned for storage by node "+identity.Address(targets[1].Key)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("balance never showed the earnings: exit %d\n%s%s", code, out, errOut)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, out, errOut = runCLI(t, carol+"\n\n", "wallet", "receive", "--peer", peer); code != 0 {
+		t.Fatalf("receive: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, carol+"\n\n", "wallet", "balance", "--json", "--peer", peer)
+	var m map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &m) != nil || m["earned"] != earned.String() || m["balance"] != (1000*ledger.MicroPerShell+earned).String() {
+		t.Fatalf("balance after receive: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, carol+"\n\n", "wallet", "history", "--peer", peer)
+	if code != 0 || !strings.Contains(out, "earned   "+earned.String()+" for storage by node "+identity.Address(targets[1].Key)+" (credited)") {
+		t.Fatalf("history: exit %d\n%s%s", code, out, errOut)
 	}
 }

@@ -240,7 +240,7 @@ func (n *testNet) live() []*tnode {
 func (n *testNet) waitTree() {
 	n.t.Helper()
 	live := n.live()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		ok := true
 		for _, nd := range live {
@@ -261,7 +261,7 @@ func (n *testNet) waitTree() {
 // shells) on each.
 func (n *testNet) settle() int {
 	n.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	var last string
 	for time.Now().Before(deadline) {
 		lens := map[int]bool{}
@@ -316,7 +316,7 @@ func (n *testNet) client(i int) *Client {
 }
 
 func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }

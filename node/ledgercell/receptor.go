@@ -139,7 +139,8 @@ func (c *Cell) account(a ledger.AccountID, pending bool) accountAnswer {
 			if !ok || s.Credited {
 				continue
 			}
-			ans.Pending = append(ans.Pending, PendingSend{Hash: append([]byte(nil), h[:]...), From: append([]byte(nil), s.From[:]...), Amount: uint64(s.Amount)})
+			from, work := c.creditSource(h, s)
+			ans.Pending = append(ans.Pending, PendingSend{Hash: append([]byte(nil), h[:]...), From: from, Amount: uint64(s.Amount), Work: work})
 			if len(ans.Pending) == maxPending {
 				break
 			}
@@ -256,13 +257,40 @@ func (c *Cell) handleHistory(_ context.Context, req *cell.Request) ([]byte, erro
 	credits := c.credits[a]
 	for i := len(credits) - 1; i >= 0 && len(items) < 2*q.Limit; i-- {
 		s, _ := c.led.Send(credits[i])
-		items = append(items, HistoryItem{Hash: append([]byte(nil), credits[i][:]...), Kind: "incoming",
-			Counterparty: append([]byte(nil), s.From[:]...), Amount: uint64(s.Amount), Credited: s.Credited})
+		from, work := c.creditSource(credits[i], s)
+		kind := "incoming"
+		if work != "" {
+			kind = "earned"
+		}
+		items = append(items, HistoryItem{Hash: append([]byte(nil), credits[i][:]...), Kind: kind,
+			Counterparty: from, Amount: uint64(s.Amount), Credited: s.Credited, Work: work})
 	}
 	if len(items) > q.Limit {
 		items = items[:q.Limit]
 	}
 	return marshal(historyAnswer{Items: items})
+}
+
+// creditSource names who a credit comes from: the sender, or for a reward
+// the node whose work earned it (the ledger's payer is the treasury) and
+// the kind of work. mu held.
+func (c *Cell) creditSource(h ledger.Hash, s ledger.SendInfo) (from []byte, work string) {
+	if ct, ok := c.led.Certificate(h); ok {
+		if r, ok := ct.Block.Op.(*ledger.Reward); ok {
+			return append([]byte(nil), r.Binding.Node[:]...), workName(r.Proof.Kind)
+		}
+	}
+	return append([]byte(nil), s.From[:]...), ""
+}
+
+func workName(k ledger.ProofKind) string {
+	switch k {
+	case ledger.ProofStorage:
+		return "storage"
+	case ledger.ProofDelivery:
+		return "delivery"
+	}
+	return "work"
 }
 
 func historyItem(ct *ledger.Certificate) HistoryItem {
@@ -277,7 +305,11 @@ func historyItem(ct *ledger.Certificate) HistoryItem {
 	case *ledger.LaneOpen:
 		it.Counterparty, it.Amount = op.Payee[:], uint64(op.Amount)
 	case *ledger.Reward:
-		it.Counterparty, it.Amount = op.Binding.Owner[:], uint64(op.Amount)
+		it.Counterparty, it.Amount, it.Work = op.Binding.Owner[:], uint64(op.Amount), workName(op.Proof.Kind)
+	case *ledger.LaneRedeem:
+		it.Amount = uint64(op.Voucher.Cumulative) // cumulative on the lane
+	case *ledger.LaneSettle:
+		it.Amount = uint64(op.Refund)
 	}
 	return it
 }

@@ -242,6 +242,7 @@ type Rewarder struct {
 	wg     sync.WaitGroup
 
 	signed, skipped, dropped, paid, refused, failedN atomic.Int64
+	lastErr                                          atomic.Pointer[string]
 }
 
 // RewarderStats counts what the rewarder did.
@@ -252,6 +253,8 @@ type RewarderStats struct {
 	Paid    int64 `json:"paid"`    // proofs the worker was paid for
 	Refused int64 `json:"refused"` // proofs the worker or witnesses refused (paid before, ...)
 	Failed  int64 `json:"failed"`  // proofs that could not be delivered
+	// LastError is the last refusal or delivery failure, for the monitor.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // NewRewarder starts a rewarder; Close stops it.
@@ -279,8 +282,12 @@ func (r *Rewarder) Close() { r.cancel(); r.wg.Wait() }
 
 // Stats returns the counters.
 func (r *Rewarder) Stats() RewarderStats {
-	return RewarderStats{Signed: r.signed.Load(), Skipped: r.skipped.Load(), Dropped: r.dropped.Load(),
+	st := RewarderStats{Signed: r.signed.Load(), Skipped: r.skipped.Load(), Dropped: r.dropped.Load(),
 		Paid: r.paid.Load(), Refused: r.refused.Load(), Failed: r.failedN.Load()}
+	if e := r.lastErr.Load(); e != nil {
+		st.LastError = *e
+	}
+	return st
 }
 
 // Audit reports a storage audit of holder (node/shard's AuditEvent, as
@@ -373,6 +380,8 @@ func (r *Rewarder) deliver(node ledger.AccountID, ps []*ledger.ServiceProof) {
 					r.paid.Add(1)
 				} else {
 					r.refused.Add(1)
+					msg := cr.Code + ": " + cr.Msg
+					r.lastErr.Store(&msg)
 					r.log.Debug("proof refused", "node", node.Short(), "code", cr.Code, "msg", cr.Msg)
 				}
 			}
@@ -380,6 +389,8 @@ func (r *Rewarder) deliver(node ledger.AccountID, ps []*ledger.ServiceProof) {
 		}
 	}
 	r.failedN.Add(int64(len(ps)))
+	msg := err.Error()
+	r.lastErr.Store(&msg)
 	r.log.Info("service proofs not delivered", "node", node.Short(), "n", len(ps), "err", err)
 }
 

@@ -57,15 +57,17 @@ func TestRewardsOverCells(t *testing.T) {
 	readerRw.Audit(wpub, 1<<30, true, content, content, 4)                                     // not a genesis auditor
 	readerRw.Delivery(wpub, 2<<30, content, content, 77)                                       // a delivery receipt
 	readerRw.Delivery(testKey("user", 1).Public().(ed25519.PublicKey), 0, content, content, 1) // nothing delivered
+	start := time.Now()
 	waitFor(t, "the audits' claims", func() bool { s := auditor.Stats(); return s.Paid+s.Refused+s.Failed == 2 })
 	waitFor(t, "the receipt's claim", func() bool { s := readerRw.Stats(); return s.Paid+s.Refused+s.Failed == 1 })
 	if s := auditor.Stats(); s.Paid != 1 || s.Refused != 1 || s.Skipped != 2 {
-		t.Fatalf("auditor: %+v, want 1 paid, 1 refused (paid before), 2 skipped", s)
+		t.Fatalf("auditor: %+v, want 1 paid, 1 refused (paid before), 2 skipped; reader %+v", s, readerRw.Stats())
 	}
 	if s := readerRw.Stats(); s.Paid != 1 || s.Skipped != 2 {
-		t.Fatalf("reader: %+v, want 1 paid, 2 skipped", s)
+		t.Fatalf("reader: %+v, want 1 paid, 2 skipped; auditor %+v", s, auditor.Stats())
 	}
 
+	t.Logf("rewarders done after %v", time.Since(start))
 	// Sent directly: a mismatched proof and a paid one are refused, each
 	// with its own reason.
 	bad := &ledger.ServiceProof{Genesis: n.g.Hash(), Kind: ledger.ProofStorage, Node: ledger.AccountID(wpub),
@@ -89,6 +91,7 @@ func TestRewardsOverCells(t *testing.T) {
 		t.Fatal("an unbound node claimed a reward")
 	}
 
+	t.Logf("direct claims done after %v", time.Since(start))
 	// The owner credits both payouts with one receive.
 	want := userFunds + 10*n.g.Params.StorageRate + 2*n.g.Params.BandwidthRate
 	oc := n.client(0)
@@ -99,7 +102,28 @@ func TestRewardsOverCells(t *testing.T) {
 		info, err := oc.Balance(ctxT(t), idOf(owner))
 		return err == nil && info.Balance == want
 	})
+	t.Logf("owner credited after %v", time.Since(start))
+	// The wallet's view: the verified balance says how much was earned,
+	// the history names the work and the node.
+	info, err := oc.Balance(ctxT(t), idOf(owner))
+	if err != nil || info.Earned != want-userFunds {
+		t.Fatalf("verified earnings %s, want %s (%v)", info.Earned, want-userFunds, err)
+	}
+	items, err := oc.History(ctxT(t), idOf(owner), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	works := map[string]bool{}
+	for _, it := range items {
+		if it.Kind == "earned" && it.Credited && ed25519.PublicKey(it.Counterparty).Equal(wpub) {
+			works[it.Work] = true
+		}
+	}
+	if !works["storage"] || !works["delivery"] {
+		t.Fatalf("history %+v: want storage and delivery earnings from the worker", items)
+	}
 	n.settle()
+	t.Logf("settled after %v", time.Since(start))
 	n.nodes[worker].c.View(func(l *ledger.Ledger) {
 		if l.Treasury() != n.g.TreasuryStart()-(want-userFunds) {
 			t.Fatalf("treasury %s", l.Treasury())

@@ -12,6 +12,9 @@ type AccountState struct {
 	Balance ledger.Amount
 	Next    uint64      // sequence of the next block
 	Head    ledger.Hash // hash of block Next-1; zero for an empty chain
+	// Earned is the part of Balance's credits that the treasury paid for
+	// nodes' verified work (rewards this account received as owner).
+	Earned ledger.Amount
 }
 
 // verifyCert checks a certificate's quorum and its owner's signature.
@@ -94,6 +97,11 @@ func VerifyAccount(g *ledger.Genesis, acct ledger.AccountID, chain []*ledger.Cer
 				}
 				if creditTo(src.Block) != acct {
 					return bad(seq, "source %s pays another account", h)
+				}
+				if _, ok := src.Block.Op.(*ledger.Reward); ok {
+					if st.Earned, err = st.Earned.Add(amt); err != nil {
+						break
+					}
 				}
 				credited[h] = true
 				if st.Balance, err = st.Balance.Add(amt); err != nil {
