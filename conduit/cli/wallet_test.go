@@ -68,7 +68,7 @@ func walletNetNodes(t *testing.T, alloc ledger.AccountID) (string, []ed25519.Pri
 			Verifier: wire.NewVerifier(wire.Config{Network: node.DefaultNetwork, Now: now})}
 		c, rt, err := ledgercell.Start(ledgercell.Config{Host: host, Genesis: g, StorePath: filepath.Join(dir, hex.EncodeToString(pubs[i][:4])+".db"),
 			BindingPath: filepath.Join(dir, hex.EncodeToString(pubs[i][:4])+".binding"),
-			Witnesses: ledgercell.StaticWitnesses(targets), Tree: peertree.Config{Heartbeat: 100 * time.Millisecond}},
+			Witnesses:   ledgercell.StaticWitnesses(targets), Tree: peertree.Config{Heartbeat: 100 * time.Millisecond}},
 			cell.Options{Contacts: contacts})
 		if err != nil {
 			t.Fatal(err)
