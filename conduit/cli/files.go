@@ -143,6 +143,7 @@ func (f *filesFlags) run(cmd *cobra.Command, args []string, do func(context.Cont
 	if err != nil {
 		return fmt.Errorf("files: %w", err)
 	}
+	defer fetch.Close()
 	w := &filesCtx{f: f, out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), client: fc, shards: sc, fetch: fetch}
 	switch f.progress {
 	case "never":

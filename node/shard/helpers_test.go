@@ -151,7 +151,7 @@ func startNetwork(t testing.TB, size int, o nodeOpts) []*tnode {
 // waitMembers waits until every node's view lists exactly want members.
 func waitMembers(t testing.TB, nodes []*tnode, want int) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(120 * time.Second)
 	for {
 		ok := true
 		for _, n := range nodes {

@@ -28,8 +28,9 @@ type session struct {
 // opening request per stream rather than one per piece, and transfers of
 // the same Fetcher reuse each other's streams.
 type sessions struct {
-	mu   sync.Mutex
-	idle map[string][]*session // by holder key and address
+	mu    sync.Mutex
+	idle  map[string][]*session // by holder key and address
+	swept time.Time
 }
 
 // maxIdlePerHolder bounds the idle streams kept per holder.
@@ -68,6 +69,39 @@ func (p *sessions) put(m shard.Member, s *session) {
 		return
 	}
 	p.idle[k] = append(p.idle[k], s)
+	if time.Since(p.swept) > shard.BulkIdle {
+		// Streams to holders no longer asked would otherwise stay
+		// until the holder's idle timeout and beyond on this side.
+		p.swept = time.Now()
+		for k, l := range p.idle {
+			keep := l[:0]
+			for _, s := range l {
+				if time.Since(s.used) < shard.BulkIdle {
+					keep = append(keep, s)
+				} else {
+					s.s.Close()
+				}
+			}
+			if len(keep) == 0 {
+				delete(p.idle, k)
+			} else {
+				p.idle[k] = keep
+			}
+		}
+	}
+}
+
+// closeAll closes every idle stream.
+func (p *sessions) closeAll() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, l := range idle {
+		for _, s := range l {
+			s.s.Close()
+		}
+	}
 }
 
 // drop closes every idle stream to m (it failed or restarted).

@@ -6,6 +6,16 @@
 // a small fsynced bitmap beside the output so an interrupted transfer
 // resumes with only the missing pieces.
 //
+// Pieces move over the shard cell's bulk streams (shard.BulkProtocol):
+// one signed, verified opening request per stream, then raw shard bytes
+// without a signature per answer, since the reader checks each piece's
+// size before reading it and its SHA-256 against the owner-signed
+// manifest after. Streams are pooled per holder and reused across
+// transfers; each carries one request at a time, so a holder's window is
+// the number of its streams in use. A busy holder names another holder,
+// which is asked next. Config.OnDelivery reports every piece received
+// (the ledger's bandwidth rewards).
+//
 // A RangeReader serves a stored file as an io.ReadSeeker that fetches just
 // the pieces a reader touches plus read-ahead (an LRU of decrypted chunks),
 // so http.ServeContent can answer Range requests and a video plays and

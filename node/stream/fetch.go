@@ -102,6 +102,13 @@ func NewFetcher(cfg Config) (*Fetcher, error) {
 	return &Fetcher{cfg: cfg}, nil
 }
 
+// Close closes the idle bulk streams the Fetcher keeps to holders. The
+// Fetcher stays usable (it opens new ones); Close is for shutdown.
+func (f *Fetcher) Close() error {
+	f.sess.closeAll()
+	return nil
+}
+
 // File is where a transfer writes: pieces land out of order at their
 // offsets and are read back for the whole-file check. *os.File fits; a
 // Sync method, if present, is called before progress is recorded.

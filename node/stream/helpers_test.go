@@ -163,6 +163,7 @@ func (p *person) fetcher(t testing.TB, v shard.Membership, mod func(*Config)) *F
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { f.Close() })
 	return f
 }
 
