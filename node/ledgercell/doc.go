@@ -9,4 +9,11 @@
 // account key, asks every witness for a vote in parallel, assembles the
 // certificate at quorum and pushes it back; VerifyAccount recomputes any
 // balance from an account's chain of certificates alone.
+//
+// Earning: a Rewarder turns audits and deliveries this node checked into
+// signed service proofs and hands them to the node that did the work,
+// which claims them on its own chain for its bound owner. Paying: a
+// payer funds a lane and pays per request with vouchers; the payee node
+// keeps the best, redeems it, and disputes a stale close by itself.
+// RECEPTOR.md lists every request kind.
 package ledgercell
