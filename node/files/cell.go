@@ -238,20 +238,26 @@ func ingest(a *acctTx, h *SignedHead, put bool) error {
 	return a.setTips(append(keep, h))
 }
 
-// apply ingests a request's chain (as synced heads, oldest first) and then
-// its head, in one transaction: a refused put leaves nothing behind.
+// apply stores a request's chain and then ingests its head, in one
+// transaction: a refused head leaves nothing behind. Chain heads only
+// ever go to the history, and only those that really are ancestors of the
+// head: they link it to the tips kept here, and an unrelated head slipped
+// into a chain cannot make a later, genuine tip look old.
 func (c *Cell) apply(h *SignedHead, chain []*SignedHead, put bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.db.Update(func(tx *bolt.Tx) error {
 		a := openAccount(tx, ed25519.PublicKey(h.Account), true)
-		slices.SortStableFunc(chain, func(x, y *SignedHead) int { return cmp.Compare(x.Seq, y.Seq) })
-		for _, ch := range chain {
-			if ch.Seq >= h.Seq {
-				continue
-			}
-			if err := ingest(a, ch, false); err != nil && !errors.Is(err, errSame) && !errors.Is(err, errOld) {
-				return err
+		if a == nil {
+			return errors.New("files: open account bucket")
+		}
+		if len(chain) > 0 {
+			for _, ch := range ancestorsIn(h, chain) {
+				if a.get(ch.hash) == nil {
+					if err := a.put(ch); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		if err := ingest(a, h, put); err != nil {
@@ -260,6 +266,30 @@ func (c *Cell) apply(h *SignedHead, chain []*SignedHead, put bool) error {
 		// bbolt fsyncs on commit: an acknowledged head survives kill -9.
 		return a.evict()
 	})
+}
+
+// ancestorsIn returns the heads of chain that are ancestors of h through
+// chain itself.
+func ancestorsIn(h *SignedHead, chain []*SignedHead) []*SignedHead {
+	by := map[HeadHash]*SignedHead{}
+	for _, c := range chain {
+		by[c.hash] = c
+	}
+	var out []*SignedHead
+	seen := map[HeadHash]bool{}
+	stack := []*SignedHead{h}
+	for len(stack) > 0 {
+		x := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, p := range x.parents {
+			if ph := by[p]; ph != nil && !seen[p] && ph.Seq < x.Seq {
+				seen[p] = true
+				out = append(out, ph)
+				stack = append(stack, ph)
+			}
+		}
+	}
+	return out
 }
 
 func headError(err error) error {

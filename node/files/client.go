@@ -358,6 +358,12 @@ func (c *Client) snapshot(ctx context.Context) (*tree, *headView, error) {
 		return nil, nil, err
 	}
 	t := &tree{c: c, ctx: ctx}
+	if len(v.live) > MaxParents {
+		// One merge head names at most MaxParents tips; the rest stay
+		// tips and the next write merges them. The base stays a common
+		// ancestor of those merged, if maybe not the newest.
+		v.live = v.live[:MaxParents]
+	}
 	switch len(v.live) {
 	case 0:
 		t.root = &dnode{dir: &Directory{Version: dirVersion}}

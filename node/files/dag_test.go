@@ -141,8 +141,8 @@ func TestIngestRules(t *testing.T) {
 	apply := func(h *SignedHead, put bool, chain ...*SignedHead) error {
 		return db.Update(func(tx *bolt.Tx) error {
 			a := openAccount(tx, acct, true)
-			for _, c := range chain {
-				if err := ingest(a, c, false); err != nil && !errors.Is(err, errSame) && !errors.Is(err, errOld) {
+			for _, c := range ancestorsIn(h, chain) {
+				if err := a.put(c); err != nil {
 					return err
 				}
 			}
@@ -215,6 +215,20 @@ func TestIngestRules(t *testing.T) {
 	if tips() != hashesOf([]*SignedHead{n3}) {
 		t.Fatalf("tips after a linked jump: %s", tips())
 	}
+	// A chain head that is no ancestor of the head is not stored, so it
+	// cannot make a genuine tip arriving later look old.
+	stray := k.head(n3)
+	n4 := k.head(n3)
+	if err := apply(n4, true, stray); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(stray, false); err != nil {
+		t.Fatalf("a tip once slipped into a chain: %v", err)
+	}
+	n3 = k.head(n4, stray)
+	if err := apply(n3, true); err != nil || tips() != hashesOf([]*SignedHead{n3}) {
+		t.Fatalf("merge of the stray tip: %v, %s", err, tips())
+	}
 	g2 := k.head(k.head(n3))
 	if err := apply(g2, true); !cell.HasCode(err, CodeConflict) {
 		t.Fatalf("put across a gap without its chain: %v", err)
@@ -230,6 +244,43 @@ func TestIngestRules(t *testing.T) {
 	}
 	if err := apply(k.head(n3), false); !cell.HasCode(err, CodeTooManyTips) {
 		t.Fatalf("tip %d: %v", MaxTips+1, err)
+	}
+}
+
+func TestMigrateVersion1Store(t *testing.T) {
+	db := testDB(t)
+	v1 := v1Head(t)
+	acct := ed25519.PublicKey(v1.Account)
+	err := db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket(bucketHeadsV1)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(acct, v1.Raw()); err != nil {
+			return err
+		}
+		return migrate(tx)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketHeadsV1) != nil {
+			t.Error("version 1 bucket left behind")
+		}
+		if ts := openAccount(tx, acct, false).tips(); len(ts) != 1 || ts[0].hash != v1.hash {
+			t.Errorf("tips after migration: %v", ts)
+		}
+		return nil
+	})
+	// A version 2 head extends a version 1 one like any other.
+	k := newDagKit(t)
+	next, err := SignHead(k.key, Head{Seq: 2, Root: v1.Root, Parents: [][]byte{v1.hash[:]}})
+	if err != nil || !next.HasParent(v1.hash) {
+		t.Fatal(err)
+	}
+	if live, _ := resolveTips([]*SignedHead{v1, next}, fetchFrom()); len(live) != 1 || live[0] != next {
+		t.Fatal("a version 2 head does not supersede its version 1 parent")
 	}
 }
 
