@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -205,7 +206,9 @@ func (r *RangeReader) fetch(i int) ([]byte, error) {
 			}
 		}
 		r.mu.Unlock()
-		for _, h := range append(order, later...) {
+		queue := append(order, later...)
+		for q := 0; q < len(queue); q++ {
+			h := queue[q]
 			ctx, cancel := context.WithTimeout(r.ctx, r.f.cfg.MaxTimeout)
 			plain, buf, err := r.f.fetchChunk(ctx, r.m, &r.key, i, h)
 			cancel()
@@ -221,9 +224,14 @@ func (r *RangeReader) fetch(i int) ([]byte, error) {
 			errs = append(errs, err)
 			skip := 5 * time.Second
 			if busy(err) {
-				// A holder at capacity redirects us: try the next one now
-				// and come back to it a little later.
+				// A holder at capacity redirects us: try the holder it
+				// names next (or the next one in line) and come back to
+				// it a little later.
 				skip = time.Second
+				var be *busyError
+				if errors.As(err, &be) && be.hint && len(queue) < 4*r.f.cfg.K {
+					queue = slices.Insert(queue, q+1, be.next)
+				}
 			}
 			r.mu.Lock()
 			r.down[string(h.Key)] = time.Now().Add(skip)
