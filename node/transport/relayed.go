@@ -117,6 +117,11 @@ func ParseRelayAddr(addr string) (relayKey ed25519.PublicKey, relayHostPort stri
 	return ed25519.PublicKey(key), hp, true, nil
 }
 
+// IsRelayed reports whether addr has the relayed form "r-RELAYKEY.HOST:PORT":
+// a node reached through a relay, one hop further than its address says.
+// Scorers that have not measured such a node yet can rank it accordingly.
+func IsRelayed(addr string) bool { return strings.HasPrefix(addr, relayPrefix) }
+
 func checkRelayHost(host, port string) error {
 	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
 		return fmt.Errorf("%w: port %q", ErrBadRelayAddr, port)
