@@ -35,8 +35,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /welcome/restore", s.pageRestore)
 	mux.HandleFunc("POST /welcome/restore", s.postRestore)
 	mux.HandleFunc("GET /home", s.pageHome)
-	mux.HandleFunc("GET /network", s.pageNetwork)
-	mux.HandleFunc("GET /settings", s.pageSettings)
+	mux.HandleFunc("GET /network", s.networkPage)
+	mux.HandleFunc("GET /settings", s.settingsPage)
 	mux.HandleFunc("POST /lock", s.postLock)
 	mux.HandleFunc("POST /unplug", s.postUnplug)
 	mux.HandleFunc("GET /files", s.pageFiles)
@@ -308,21 +308,6 @@ func (s *Server) pageHome(w http.ResponseWriter, r *http.Request) {
 		Storage: "—",
 		Network: s.netView(r.Context()).view(),
 	}))
-}
-
-func (s *Server) pageNetwork(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, web.NetworkPage(web.NetworkPageView{
-		Page: s.chrome("Network", web.NavNetwork), Network: s.netView(r.Context()).view()}))
-}
-
-func (s *Server) pageSettings(w http.ResponseWriter, r *http.Request) {
-	if !s.unlocked() {
-		seeOther(w, r, "/welcome")
-		return
-	}
-	p := s.chrome("Settings", web.NavSettings)
-	p.NeedsKeys = true
-	s.render(w, r, http.StatusOK, web.SettingsPage(web.SettingsView{Page: p, IdleLock: humanDuration(s.cfg.IdleLock)}))
 }
 
 func (s *Server) postLock(w http.ResponseWriter, r *http.Request) {

@@ -5,7 +5,6 @@ import "net/http"
 // settingsRoutes registers the Settings page's key file and "Nodes I own"
 // forms and their JSON API.
 func (s *Server) settingsRoutes(mux *http.ServeMux) {
-	overridePage(mux, s, "GET", "/settings", s.settingsPage)
 	mux.HandleFunc("POST /settings/keyfile", s.postSettingsKeyFile)
 	mux.HandleFunc("POST /settings/nodes/review", s.postNodeReview)
 	mux.HandleFunc("POST /settings/nodes/approve", s.postNodeApprove)

@@ -99,6 +99,11 @@ func runConduitWith(ctx context.Context, stdout, stderr io.Writer, o conduitOpti
 	if o.keyFile != "" {
 		cfg.KeyFile = conduit.KeyFilePath(o.keyFile)
 	}
+	if l, ok := portableLayout(ctx); ok && o.keyFile == "" {
+		// On a stick the key file lives beside the data, so Settings can
+		// offer "save on the stick" and the next start can unlock with it.
+		cfg.KeyFile = conduit.KeyFilePath(filepath.Join(l.Paths().Conduit, "identity.keyfile"))
+	}
 	if l, ok := portableLayout(ctx); ok {
 		// Prepare to unplug flushes the stick; pulling it out wipes the
 		// keys and stops the conduit (the context below).

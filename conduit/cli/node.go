@@ -120,5 +120,6 @@ read-only monitor (/status, /metrics) on --monitor. Stop it with Ctrl-C or SIGTE
 	f.BoolVar(&cfg.NAT, "nat", true, "find out at start whether peers can dial this node, and reach the network through a relay when they cannot")
 	f.BoolVar(&cfg.Relay, "relay", true, "relay for nodes behind a NAT (on the same home network first) when this node is reachable")
 	logs.add(cmd, "info")
+	cmd.AddCommand(newNodeInitCmd(), newNodeApproveCmd())
 	return cmd
 }
