@@ -226,6 +226,13 @@ type RewarderConfig struct {
 	// Timeout bounds one claim (default 30 s: the worker certifies
 	// each reward before answering).
 	Timeout time.Duration
+	// Now is network time in Unix ms (the node's crono clock).
+	Now func() int64
+	// Epoch is the storage reward period (default 24 h): a holder is paid
+	// at most once per shard per epoch, however many auditors check it
+	// and however often they scrub. The genesis storage rate is per GiB
+	// per epoch.
+	Epoch time.Duration
 }
 
 // Rewarder turns verified work this node observed into signed service
@@ -243,6 +250,7 @@ type Rewarder struct {
 
 	signed, skipped, dropped, paid, refused, failedN atomic.Int64
 	lastErr                                          atomic.Pointer[string]
+	receipt                                          atomic.Uint64
 }
 
 // RewarderStats counts what the rewarder did.
@@ -259,8 +267,11 @@ type RewarderStats struct {
 
 // NewRewarder starts a rewarder; Close stops it.
 func NewRewarder(cfg RewarderConfig) (*Rewarder, error) {
-	if cfg.Genesis == nil || len(cfg.Key) != ed25519.PrivateKeySize || cfg.Caller == nil || cfg.Resolve == nil {
-		return nil, errors.New("rewarder: Genesis, Key, Caller and Resolve are required")
+	if cfg.Genesis == nil || len(cfg.Key) != ed25519.PrivateKeySize || cfg.Caller == nil || cfg.Resolve == nil || cfg.Now == nil {
+		return nil, errors.New("rewarder: Genesis, Key, Caller, Resolve and Now are required")
+	}
+	if cfg.Epoch <= 0 {
+		cfg.Epoch = 24 * time.Hour
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
@@ -271,6 +282,9 @@ func NewRewarder(cfg RewarderConfig) (*Rewarder, error) {
 	}
 	r := &Rewarder{cfg: cfg, me: ledger.AccountID(cfg.Key.Public().(ed25519.PublicKey)), log: log.With("part", "rewarder"),
 		q: make(chan *ledger.ServiceProof, 4096)}
+	// Receipt numbers start from the clock, so a restarted reader never
+	// reuses the payment identity of a receipt it signed before.
+	r.receipt.Store(uint64(max(cfg.Now(), 0)) << 10)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.wg.Add(1)
 	go r.loop()
@@ -290,21 +304,28 @@ func (r *Rewarder) Stats() RewarderStats {
 	return st
 }
 
-// Audit reports a storage audit of holder (node/shard's AuditEvent, as
-// plain values). Only a passed audit whose observed hash equals the
-// expected one, by a genesis auditor, of another node, earns anything.
-func (r *Rewarder) Audit(holder ed25519.PublicKey, size int64, passed bool, expected, observed [32]byte, period uint64) {
-	if !passed || !r.cfg.Genesis.IsAuditor(r.me) {
+// Audit reports a storage challenge of holder for one shard (node/shard's
+// AuditEvent as plain values: shard ID, size, passed, and the proof the
+// auditor expected and the one the holder answered). Only a passed
+// challenge whose answer matched, by a genesis auditor, of another node,
+// earns anything. The proof names the shard's content and the current
+// epoch, so its payment identity is one per (holder, shard, epoch).
+func (r *Rewarder) Audit(holder ed25519.PublicKey, shard [32]byte, size int64, passed bool, expected, observed [32]byte) {
+	if !passed || expected != observed || !r.cfg.Genesis.IsAuditor(r.me) {
 		r.skipped.Add(1)
 		return
 	}
-	r.proof(ledger.ProofStorage, holder, size, expected, observed, period)
+	epoch := uint64(max(r.cfg.Now(), 0)) / uint64(r.cfg.Epoch.Milliseconds())
+	r.proof(ledger.ProofStorage, holder, size, shard, shard, epoch)
 }
 
 // Delivery reports bytes holder delivered to this node as a reader
-// (node/stream's DeliveryEvent, as plain values).
-func (r *Rewarder) Delivery(holder ed25519.PublicKey, n int64, expected, observed [32]byte, request uint64) {
-	r.proof(ledger.ProofDelivery, holder, n, expected, observed, request)
+// (node/stream's DeliveryEvent as plain values: expected is the shard ID
+// in the manifest, observed the SHA-256 of the bytes received). Each
+// receipt gets its own number from this rewarder, so the fetcher's
+// request counter restarting does not matter.
+func (r *Rewarder) Delivery(holder ed25519.PublicKey, n int64, expected, observed [32]byte) {
+	r.proof(ledger.ProofDelivery, holder, n, expected, observed, r.receipt.Add(1))
 }
 
 func (r *Rewarder) proof(kind ledger.ProofKind, holder ed25519.PublicKey, n int64, expected, observed [32]byte, period uint64) {

@@ -40,7 +40,7 @@ func TestRewardsOverCells(t *testing.T) {
 	}
 	newRewarder := func(i int) *Rewarder {
 		r, err := NewRewarder(RewarderConfig{Genesis: ownGenesis(t, n.g), Key: n.nodes[i].key, Caller: n.caller(i),
-			Resolve: n.resolve, Logger: quietLogger(), Timeout: 20 * time.Second})
+			Resolve: n.resolve, Logger: quietLogger(), Timeout: 20 * time.Second, Now: nowMs})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,21 +50,23 @@ func TestRewardsOverCells(t *testing.T) {
 	auditor, readerRw := newRewarder(0), newRewarder(reader)
 
 	content := sha256.Sum256([]byte("a shard"))
-	auditor.Audit(wpub, 10<<30, true, content, content, 1)
-	auditor.Audit(wpub, 10<<30, true, content, content, 1)                                     // the same work again
-	auditor.Audit(wpub, 1<<30, true, content, [32]byte{9}, 2)                                  // bytes did not match
-	auditor.Audit(wpub, 1<<30, false, content, content, 3)                                     // audit failed
-	readerRw.Audit(wpub, 1<<30, true, content, content, 4)                                     // not a genesis auditor
-	readerRw.Delivery(wpub, 2<<30, content, content, 77)                                       // a delivery receipt
-	readerRw.Delivery(testKey("user", 1).Public().(ed25519.PublicKey), 0, content, content, 1) // nothing delivered
+	challenge := sha256.Sum256([]byte("the challenge's expected answer"))
+	auditor.Audit(wpub, content, 10<<30, true, challenge, challenge)
+	auditor.Audit(wpub, content, 10<<30, true, challenge, challenge)                        // the same shard again this epoch
+	auditor.Audit(wpub, content, 1<<30, true, challenge, [32]byte{9})                       // the answer did not match
+	auditor.Audit(wpub, content, 1<<30, false, challenge, challenge)                        // audit failed
+	readerRw.Audit(wpub, content, 1<<30, true, challenge, challenge)                        // not a genesis auditor
+	readerRw.Delivery(wpub, 2<<30, content, content)                                        // a delivery receipt
+	readerRw.Delivery(wpub, 2<<30, content, [32]byte{9})                                    // bytes did not match
+	readerRw.Delivery(testKey("user", 1).Public().(ed25519.PublicKey), 0, content, content) // nothing delivered
 	start := time.Now()
 	waitFor(t, "the audits' claims", func() bool { s := auditor.Stats(); return s.Paid+s.Refused+s.Failed == 2 })
 	waitFor(t, "the receipt's claim", func() bool { s := readerRw.Stats(); return s.Paid+s.Refused+s.Failed == 1 })
 	if s := auditor.Stats(); s.Paid != 1 || s.Refused != 1 || s.Skipped != 2 {
 		t.Fatalf("auditor: %+v, want 1 paid, 1 refused (paid before), 2 skipped; reader %+v", s, readerRw.Stats())
 	}
-	if s := readerRw.Stats(); s.Paid != 1 || s.Skipped != 2 {
-		t.Fatalf("reader: %+v, want 1 paid, 2 skipped; auditor %+v", s, auditor.Stats())
+	if s := readerRw.Stats(); s.Paid != 1 || s.Skipped != 3 {
+		t.Fatalf("reader: %+v, want 1 paid, 3 skipped; auditor %+v", s, auditor.Stats())
 	}
 
 	t.Logf("rewarders done after %v", time.Since(start))
@@ -73,8 +75,9 @@ func TestRewardsOverCells(t *testing.T) {
 	bad := &ledger.ServiceProof{Genesis: n.g.Hash(), Kind: ledger.ProofStorage, Node: ledger.AccountID(wpub),
 		Expected: content, Observed: [32]byte{9}, Bytes: 1 << 30, Period: 5}
 	bad.Sign(n.nodes[0].key)
+	epoch := uint64(nowMs()) / uint64(24*time.Hour/time.Millisecond)
 	again := &ledger.ServiceProof{Genesis: n.g.Hash(), Kind: ledger.ProofStorage, Node: ledger.AccountID(wpub),
-		Expected: content, Observed: content, Bytes: 3 << 30, Period: 1} // re-signed, other size, same work
+		Expected: content, Observed: content, Bytes: 3 << 30, Period: epoch} // another auditor, other size, same work
 	again.Sign(n.nodes[1].key)
 	res, err := Claim(ctxT(t), n.caller(0), n.nodes[worker].target(), []*ledger.ServiceProof{bad, again})
 	if err != nil {
