@@ -19,6 +19,9 @@ const (
 	BinDirName = "bin"
 	// BinaryName is the executable's name without the .exe of Windows.
 	BinaryName = "borgios"
+	// DesktopName is the desktop app's executable name (without .exe),
+	// carried beside borgios when --binaries has one for the system.
+	DesktopName = "borgios-desktop"
 
 	LauncherLinux   = "start-linux.sh"
 	LauncherMacOS   = "start-macos.command"
@@ -58,8 +61,16 @@ func (t Target) Exe() string {
 
 // DistName is the file name `go tool task build-all` gives the target's
 // binary in dist/: borgios-linux-amd64, borgios-windows-amd64.exe.
-func (t Target) DistName() string {
-	name := BinaryName + "-" + t.String()
+func (t Target) DistName() string { return t.distName(BinaryName) }
+
+// DesktopDistName is the desktop app's file name in dist/:
+// borgios-desktop-linux-amd64, borgios-desktop-windows-amd64.exe. The app
+// needs the system's webview (cgo on Linux and macOS), so it is built on
+// each system and optional on a stick.
+func (t Target) DesktopDistName() string { return t.distName(DesktopName) }
+
+func (t Target) distName(base string) string {
+	name := base + "-" + t.String()
 	if t.GOOS == "windows" {
 		name += ".exe"
 	}
@@ -121,6 +132,16 @@ func (l Layout) BinDir() string { return filepath.Join(l.Root, BinDirName) }
 // Binary is the path of the target's executable on the stick.
 func (l Layout) Binary(t Target) string {
 	return filepath.Join(l.Root, BinDirName, t.String(), t.Exe())
+}
+
+// DesktopBinary is the path of the target's desktop app on the stick,
+// beside borgios, where it finds the portable marker the same way.
+func (l Layout) DesktopBinary(t Target) string {
+	name := DesktopName
+	if t.GOOS == "windows" {
+		name += ".exe"
+	}
+	return filepath.Join(l.Root, BinDirName, t.String(), name)
 }
 
 // Launchers are the paths of the per-system start scripts.

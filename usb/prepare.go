@@ -66,6 +66,9 @@ type PrepareReport struct {
 	Removable Removable
 	Mount     Mount
 	Warnings  []string
+	// Desktop lists the systems whose desktop app (borgios-desktop) the
+	// binaries folder had, now on the stick beside borgios.
+	Desktop []Target
 }
 
 // Prepare lays out a stick: binaries for every target, the launchers, the
@@ -148,6 +151,16 @@ func Prepare(ctx context.Context, o PrepareOptions) (PrepareReport, error) {
 		if fi, err := os.Stat(dst); err == nil && fat && fi.Size() > FAT32MaxFile {
 			return rep, fmt.Errorf("%w: %s is %d bytes", ErrTooLargeForFAT, dst, fi.Size())
 		}
+		if o.Binaries != "" {
+			copied, err := copyDesktop(o.Binaries, t, l.DesktopBinary(t))
+			if err != nil {
+				return rep, err
+			}
+			if copied {
+				fmt.Fprintf(out, "      and the desktop app for %s\n", t)
+				rep.Desktop = append(rep.Desktop, t)
+			}
+		}
 	}
 
 	fmt.Fprintln(out, "Writing launchers, README-FIRST.txt and the portable marker")
@@ -191,6 +204,19 @@ type buildFunc func(ctx context.Context, t Target, dst string) error
 
 // binarySource picks where binaries come from: the folder given, or a
 // build from the source checkout.
+// copyDesktop copies the target's desktop app from the binaries folder
+// when there is one: it is optional, since it is built on each system.
+func copyDesktop(binaries string, t Target, dst string) (bool, error) {
+	src := filepath.Join(binaries, t.DesktopDistName())
+	if _, err := os.Stat(src); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err := copyFileSync(src, dst, 0o755); err != nil {
+		return false, fmt.Errorf("usb: copy %s: %w", src, err)
+	}
+	return true, nil
+}
+
 func binarySource(o PrepareOptions) (buildFunc, error) {
 	if o.Binaries != "" {
 		return func(_ context.Context, t Target, dst string) error {

@@ -46,6 +46,11 @@ func TestPrepareRefusesFixedDisk(t *testing.T) {
 
 func TestPrepareFromBinaries(t *testing.T) {
 	dist := fakeDist(t)
+	// One system's desktop app: carried; the others have none.
+	winApp := Target{GOOS: "windows", GOARCH: "amd64"}
+	if err := os.WriteFile(filepath.Join(dist, winApp.DesktopDistName()), []byte("desktop app"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	root := filepath.Join(t.TempDir(), "stick")
 	var progress bytes.Buffer
 	rep, err := Prepare(context.Background(), PrepareOptions{Root: root, Force: true, Binaries: dist, Progress: &progress})
@@ -59,6 +64,15 @@ func TestPrepareFromBinaries(t *testing.T) {
 		if err != nil || string(b) != "binary for "+tg.String() {
 			t.Errorf("%s: %q %v", tg, b, err)
 		}
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "bin", "windows-amd64", "borgios-desktop.exe")); err != nil || string(b) != "desktop app" {
+		t.Errorf("desktop app: %q %v", b, err)
+	}
+	if len(rep.Desktop) != 1 || rep.Desktop[0] != winApp {
+		t.Errorf("report's desktop apps: %v", rep.Desktop)
+	}
+	if _, err := os.Stat(l.DesktopBinary(Target{GOOS: "linux", GOARCH: "amd64"})); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a desktop app appeared from nowhere: %v", err)
 	}
 	for _, p := range append(l.Launchers(), l.Marker(), l.Readme()) {
 		if _, err := os.Stat(p); err != nil {
