@@ -59,9 +59,31 @@ func (s *Server) openWallet(ctx context.Context) (*walletSession, error) {
 		ns.close()
 		return nil, err
 	}
-	submit := targets[0]
-	c := ledgercell.NewClient(ledgercell.ClientConfig{Genesis: g, Caller: ns.call, Submit: &submit, Peers: targets, Timeout: 20 * time.Second})
+	cfg := ledgercell.ClientConfig{Genesis: g, Caller: ns.call, Peers: targets, Timeout: 20 * time.Second}
+	// With a quorum of witnesses among the pool's ledger endpoints the
+	// conduit collects the votes itself, from the endpoints it measured;
+	// otherwise it asks the best endpoint to certify on its behalf, which
+	// depends on that node's view of the witnesses (right after a start
+	// it may know too few).
+	if ws := witnessesIn(g, targets); len(ws) >= g.Quorum() {
+		cfg.Witnesses = ledgercell.StaticWitnesses(ws)
+	} else {
+		submit := targets[0]
+		cfg.Submit = &submit
+	}
+	c := ledgercell.NewClient(cfg)
 	return &walletSession{netSession: ns, ledger: c}, nil
+}
+
+// witnessesIn are the endpoints among ts whose key is a witness of g.
+func witnessesIn(g *ledger.Genesis, ts []cell.Target) []cell.Target {
+	var out []cell.Target
+	for _, t := range ts {
+		if _, ok := g.WitnessIndex(t.Key); ok {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 func (s *Server) ledgerGenesis(ctx context.Context, ns *netSession) (*ledger.Genesis, error) {
