@@ -13,7 +13,8 @@ import (
 	"time"
 )
 
-// The netns test builds this topology (root only; it skips elsewhere):
+// The netns test runs in the topology of scripts/netns.sh (root only; it
+// skips elsewhere); see the script's header for the picture:
 //
 //	internet (bridge 10.99.0.0/24): i1, i2 (relays), the client c
 //	  natA (wan 10.99.0.1): masquerade for home A 192.168.7.0/24 on a bridge,
@@ -21,57 +22,29 @@ import (
 //	  natB (wan 10.99.0.4): masquerade for home B 192.168.8.0/24, no forward: g1
 //
 // Every home node sits in its own namespace on its home bridge, so LAN
-// broadcast discovery works as on a real LAN.
+// broadcast discovery works as on a real LAN. Both routers drop unsolicited
+// WAN input, as home routers do (DESIGN.md: why hole punching needs that).
 
 type netns struct {
 	t      *testing.T
+	script string
 	prefix string
-	names  []string
 }
 
-func (n *netns) run(args ...string) {
+func (n *netns) up() {
 	n.t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		n.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	if out, err := exec.Command("bash", n.script, "up", n.prefix).CombinedOutput(); err != nil {
+		n.t.Fatalf("netns.sh up: %v\n%s", err, out)
 	}
-}
-
-func (n *netns) in(ns string, args ...string) {
-	n.run(append([]string{"ip", "netns", "exec", n.prefix + ns}, args...)...)
-}
-
-func (n *netns) add(ns string) {
-	n.run("ip", "netns", "add", n.prefix+ns)
-	n.names = append(n.names, n.prefix+ns)
-	n.in(ns, "ip", "link", "set", "lo", "up")
-}
-
-// link makes a veth pair a (in ns a) - b (in ns b).
-func (n *netns) link(nsA, ifA, nsB, ifB string) {
-	tmpA, tmpB := fmt.Sprintf("%s%sa", n.prefix, ifA), fmt.Sprintf("%s%sb", n.prefix, ifB)
-	n.run("ip", "link", "add", tmpA, "type", "veth", "peer", "name", tmpB)
-	n.run("ip", "link", "set", tmpA, "netns", n.prefix+nsA)
-	n.run("ip", "link", "set", tmpB, "netns", n.prefix+nsB)
-	n.in(nsA, "ip", "link", "set", tmpA, "name", ifA)
-	n.in(nsB, "ip", "link", "set", tmpB, "name", ifB)
-	n.in(nsA, "ip", "link", "set", ifA, "up")
-	n.in(nsB, "ip", "link", "set", ifB, "up")
-}
-
-func (n *netns) bridge(ns, br string, ports ...string) {
-	n.in(ns, "ip", "link", "add", br, "type", "bridge")
-	for _, p := range ports {
-		n.in(ns, "ip", "link", "set", p, "master", br)
-	}
-	n.in(ns, "ip", "link", "set", br, "up")
 }
 
 func (n *netns) cleanup() {
-	for _, name := range n.names {
-		_ = exec.Command("ip", "netns", "del", name).Run()
+	if out, err := exec.Command("bash", n.script, "down", n.prefix).CombinedOutput(); err != nil {
+		n.t.Logf("netns.sh down: %v\n%s", err, out)
 	}
 }
+
+func (n *netns) ns(host string) string { return n.prefix + "-" + host }
 
 type proc struct {
 	name  string
@@ -180,59 +153,19 @@ func TestNetnsHomesBehindNAT(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "./internal/natnode").CombinedOutput(); err != nil {
 		t.Fatalf("build natnode: %v\n%s", err, out)
 	}
-	n := &netns{t: t, prefix: fmt.Sprintf("h8n%d", os.Getpid()%100000)}
+	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", "netns.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &netns{t: t, script: script, prefix: fmt.Sprintf("rn%d", os.Getpid()%100000)}
+	n.cleanup()
 	t.Cleanup(n.cleanup)
-	n.add("inet")
-	n.add("natA")
-	n.add("natB")
-	for _, h := range []string{"h1", "h2", "h3", "g1"} {
-		n.add(h)
-	}
-	n.link("natA", "wan", "inet", "pa")
-	n.link("natB", "wan", "inet", "pb")
-	n.bridge("inet", "bri", "pa", "pb")
-	n.in("inet", "ip", "addr", "add", "10.99.0.2/24", "dev", "bri")
-	for _, ip := range []string{"10.99.0.10", "10.99.0.11", "10.99.0.12"} {
-		n.in("inet", "ip", "addr", "add", ip+"/24", "dev", "bri")
-	}
-	n.in("natA", "ip", "addr", "add", "10.99.0.1/24", "dev", "wan")
-	n.in("natB", "ip", "addr", "add", "10.99.0.4/24", "dev", "wan")
-	// Home A.
-	var lanA []string
-	for i, h := range []string{"h1", "h2", "h3"} {
-		port := "la" + h
-		n.link(h, "eth0", "natA", port)
-		lanA = append(lanA, port)
-		n.in(h, "ip", "addr", "add", fmt.Sprintf("192.168.7.%d/24", i+2), "dev", "eth0")
-		n.in(h, "ip", "route", "add", "default", "via", "192.168.7.1")
-	}
-	n.bridge("natA", "lan", lanA...)
-	n.in("natA", "ip", "addr", "add", "192.168.7.1/24", "dev", "lan")
-	// Home B.
-	n.link("g1", "eth0", "natB", "lbg1")
-	n.bridge("natB", "lan", "lbg1")
-	n.in("natB", "ip", "addr", "add", "192.168.8.1/24", "dev", "lan")
-	n.in("g1", "ip", "addr", "add", "192.168.8.2/24", "dev", "eth0")
-	n.in("g1", "ip", "route", "add", "default", "via", "192.168.8.1")
-	for _, nat := range []struct{ ns, lan string }{{"natA", "192.168.7.0/24"}, {"natB", "192.168.8.0/24"}} {
-		n.in(nat.ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-		n.in(nat.ns, "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", nat.lan, "-o", "wan", "-j", "MASQUERADE")
-		// A home router drops unsolicited packets to itself from the
-		// internet. Without this, a peer's early punch packet is delivered
-		// locally and leaves a confirmed conntrack entry whose tuple makes
-		// masquerade move our own outgoing punch to another port, so hole
-		// punching can never meet (see DESIGN.md, Hole punching).
-		n.in(nat.ns, "iptables", "-A", "INPUT", "-i", "wan", "-j", "DROP")
-	}
-	// The one forwarded port, reachable from inside too (hairpin NAT, as
-	// most home routers do it).
-	n.in("natA", "iptables", "-t", "nat", "-A", "PREROUTING", "-d", "10.99.0.1", "-p", "udp", "--dport", "7446", "-j", "DNAT", "--to-destination", "192.168.7.2:7446")
-	n.in("natA", "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "192.168.7.0/24", "-d", "192.168.7.2", "-p", "udp", "--dport", "7446", "-j", "MASQUERADE")
+	n.up()
 
 	dir := t.TempDir()
 	node := func(ns, name, listen string, extra ...string) *proc {
 		args := append([]string{"-listen", listen, "-dir", filepath.Join(dir, name)}, extra...)
-		return start(t, bin, n.prefix+ns, name, args...)
+		return start(t, bin, n.ns(ns), name, args...)
 	}
 	i1 := node("inet", "i1", "10.99.0.10:7446")
 	i1c := i1.field(t, "KEY", 1) + "@10.99.0.10:7446"

@@ -42,6 +42,11 @@ func (s *Service) Setup(ctx context.Context, peers, candidates []cell.Target) (R
 		}
 		errs = append(errs, err)
 	}
+	if len(errs) == 0 && errors.Is(err, ErrNoPeers) {
+		// Nobody to ask and nobody to relay through: the first node of a
+		// network, or all peers away. Not evidence of a NAT.
+		return res, "", err
+	}
 	if len(errs) == 0 {
 		errs = append(errs, errors.New("no relay found on the LAN or among candidates"))
 	}
