@@ -130,7 +130,7 @@ func BenchmarkFetch200MB(b *testing.B) {
 			b.Fatal(err)
 		}
 		fetchCPU += cpuSeconds() - c0
-		b.Logf("fetch: %d requests, %d duplicates, %d timeouts in %v", rep.Requests, rep.Duplicates, rep.Timeouts, rep.Elapsed)
+		b.Logf("fetch: %d requests on %d streams, %d duplicates, %d timeouts in %v", rep.Requests, rep.Opened, rep.Duplicates, rep.Timeouts, rep.Elapsed)
 		fetchS += float64(n) / time.Since(start).Seconds() / 1e6
 		rawS += raw
 	}

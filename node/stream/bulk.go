@@ -151,6 +151,7 @@ func (f *Fetcher) open(ctx context.Context, m shard.Member) (*session, error) {
 		o.s.Reset()
 		return nil, &cell.Error{Code: cell.CodeUnavailable, Message: err.Error()}
 	}
+	f.opens.Add(1)
 	return &session{s: o.s}, nil
 }
 

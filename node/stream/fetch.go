@@ -65,6 +65,7 @@ type Fetcher struct {
 	bufs  sync.Pool
 	sess  sessions
 	reqs  atomic.Uint64
+	opens atomic.Int64 // bulk streams opened (each one signed request)
 }
 
 // NewFetcher checks cfg and fills defaults.
@@ -144,6 +145,7 @@ type Report struct {
 	Duplicates      int // end-game or timeout re-requests of a piece in flight
 	Timeouts        int
 	BadCopies       int // answers that failed the ID, size or AEAD check
+	Opened          int // bulk streams opened (one signed request each; the rest reuse them)
 	Busy            int // answers "busy" from holders at capacity
 	Redirects       int // of those, the ones naming another holder, which was asked next
 	Sources         map[string]int
@@ -237,7 +239,7 @@ type transfer struct {
 // Fetch pulls every piece of m that opt's progress file does not list as
 // done into out, verifies the whole file and returns a report. out must
 // accept writes up to m.Size.
-func (f *Fetcher) Fetch(ctx context.Context, m *shard.Manifest, out File, opt Options) (Report, error) {
+func (f *Fetcher) Fetch(ctx context.Context, m *shard.Manifest, out File, opt Options) (rep Report, _ error) {
 	start := time.Now()
 	if err := m.Check(); err != nil {
 		return Report{}, fmt.Errorf("stream: %w", err)
@@ -263,6 +265,8 @@ func (f *Fetcher) Fetch(ctx context.Context, m *shard.Manifest, out File, opt Op
 		}
 	}
 	resumed := t.written
+	opens := f.opens.Load()
+	defer func() { rep.Opened = int(f.opens.Load() - opens) }()
 	if err := t.refresh(ctx, true); err != nil && t.left > 0 {
 		return t.rep, err
 	}
