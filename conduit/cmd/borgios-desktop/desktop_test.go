@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -98,7 +97,7 @@ func TestDesktopWindow(t *testing.T) {
 	)
 	// Its own process group, so that WebKit's helper processes can be
 	// found (and killed if the test fails) after it exits.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownProcessGroup(cmd)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +111,7 @@ func TestDesktopWindow(t *testing.T) {
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		syscall.Kill(-pgid, syscall.SIGKILL)
+		killGroup(pgid)
 		<-done
 	})
 	loaded := make(chan struct{})
@@ -159,7 +158,7 @@ func TestDesktopWindow(t *testing.T) {
 	if traces != "" {
 		app = childOf(t, app)
 	}
-	if err := syscall.Kill(app, syscall.SIGTERM); err != nil {
+	if err := terminate(app); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -247,7 +246,7 @@ func startXvfb(t *testing.T, xvfb, fb string) string {
 	xdone := make(chan struct{})
 	go func() { x.Wait(); close(xdone) }()
 	t.Cleanup(func() {
-		x.Process.Signal(syscall.SIGTERM)
+		terminate(x.Process.Pid)
 		select {
 		case <-xdone:
 		case <-time.After(20 * time.Second):

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/wailsapp/wails/v2"
@@ -73,7 +74,9 @@ func run() int {
 		case <-windowGone:
 		}
 	}()
-	loads := 0
+	// OnDomReady runs on the message goroutine on Linux; elsewhere Wails
+	// may call it from several.
+	var loadCount atomic.Int32
 	err := wails.Run(&options.App{
 		Title:     "BorgIOS",
 		Width:     1200,
@@ -88,7 +91,7 @@ func run() int {
 			// Load 1 is the start page, load 2 the conduit's first page
 			// (the test of this command waits for it), load 3 the reload
 			// below where the start page had to redirect.
-			loads++
+			loads := loadCount.Add(1)
 			fmt.Printf("window: page loaded %d\n", loads)
 			switch {
 			case loads == 1 && navigatesItself:
