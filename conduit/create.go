@@ -1,11 +1,13 @@
 package conduit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/borgios/borgios/node/identity"
 )
@@ -112,6 +114,7 @@ func (s *Server) finishCreate(answers map[int]string) (Identity, error) {
 	}
 	p.wipe()
 	s.pending = nil
+	s.afterUnlock()
 	return id, nil
 }
 
@@ -129,7 +132,21 @@ func (s *Server) unlockPhrase(mnemonic, passphrase string) (Identity, error) {
 		return Identity{}, err
 	}
 	s.clearPending()
+	s.afterUnlock()
 	return id, nil
+}
+
+// afterUnlock publishes the mail key record in the background, so others
+// can write to a person before they ever open Mail. It is best effort:
+// Mail publishes again when opened.
+func (s *Server) afterUnlock() {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.PublishMailKey(ctx); err != nil {
+			s.log.Debug("conduit: publishing the mail key after unlock", "err", err)
+		}
+	}()
 }
 
 // lock wipes the keys and any phrase being created.
