@@ -63,23 +63,12 @@ type cachedTree struct {
 	ready chan struct{} // closed when the crawl in progress ends; nil when none
 }
 
-// states holds each Server's netState. The Server struct belongs to the
-// integrator; until it gains a field for this (see the report) the state
-// hangs off the server's pointer here.
-var states sync.Map // *Server -> *netState
-
+// net is the Network page's state, made on first use.
 func (s *Server) net() *netState {
-	if v, ok := states.Load(s); ok {
-		return v.(*netState)
-	}
-	v, loaded := states.LoadOrStore(s, &netState{trees: map[string]*cachedTree{}, drawn: map[string]drawnTree{}})
-	if !loaded {
-		go func() {
-			<-s.done
-			states.Delete(s)
-		}()
-	}
-	return v.(*netState)
+	s.netOnce.Do(func() {
+		s.netSt = &netState{trees: map[string]*cachedTree{}, drawn: map[string]drawnTree{}}
+	})
+	return s.netSt
 }
 
 // tree returns the latest crawl of dna's tree over p, starting a new one

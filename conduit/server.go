@@ -96,6 +96,9 @@ type Server struct {
 	genesisMu sync.Mutex
 	genesis   *ledger.Genesis // fetched once from the network
 
+	netOnce sync.Once
+	netSt   *netState // the Network page's tree crawls and drawings
+
 	qrMu sync.Mutex
 	qr   web.QR // of the last address shown (public, so kept across locks)
 
