@@ -2,9 +2,12 @@ package relay
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
 	"testing"
 
 	"github.com/borgios/borgios/node/transport"
+	"github.com/borgios/borgios/node/wire"
 )
 
 // FuzzParseAnswer: LAN discovery answers come from anyone on the LAN.
@@ -35,6 +38,36 @@ func FuzzParseRelayAddr(f *testing.F) {
 			if err != nil || again != s {
 				t.Fatalf("%q parsed to %x %q but formats to %q (%v)", s, key, hp, again, err)
 			}
+		}
+	})
+}
+
+// FuzzVerifyReceipt: relay receipts are client-signed envelopes a relay
+// hands to whoever pays it.
+func FuzzVerifyReceipt(f *testing.F) {
+	_, client, _ := ed25519.GenerateKey(rand.Reader)
+	relayKey, _, _ := ed25519.GenerateKey(rand.Reader)
+	payload, err := wire.Marshal(registerReq{Carried: 12345, Relay: relayKey})
+	if err != nil {
+		f.Fatal(err)
+	}
+	env, err := wire.SealEnvelope(client, wire.Header{Network: network, Kind: KindRegister, Time: 1_700_000_000_000}, payload)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good := env.Bytes()
+	f.Add(good)
+	bad := bytes.Clone(good)
+	bad[len(bad)/2] ^= 1
+	f.Add(bad)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := VerifyReceipt(network, b)
+		if err == nil && (len(r.Client) != ed25519.PublicKeySize || len(r.Relay) != ed25519.PublicKeySize || r.Carried == 0) {
+			t.Fatalf("accepted %+v", r)
+		}
+		if bytes.Equal(b, good) && (err != nil || r.Carried != 12345 || !r.Relay.Equal(relayKey) || !r.Client.Equal(client.Public())) {
+			t.Fatalf("good receipt: %+v %v", r, err)
 		}
 	})
 }

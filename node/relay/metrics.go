@@ -54,6 +54,9 @@ var (
 	clientBytesDesc = prometheus.NewDesc("borgios_relay_client_bytes_total",
 		"Bytes this relay carried for one client (full node key), both directions: what it may be paid for.",
 		[]string{"client"}, nil)
+	clientAckedDesc = prometheus.NewDesc("borgios_relay_client_acked_bytes",
+		"The client's own signed count of the bytes this relay carried for it (latest receipt).",
+		[]string{"client"}, nil)
 	clientTunnelsDesc = prometheus.NewDesc("borgios_relay_client_tunnels_total",
 		"Relayed connections this relay opened to one client.", []string{"client"}, nil)
 )
@@ -63,6 +66,7 @@ type usageCollector struct{ s *Service }
 func (c *usageCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- clientBytesDesc
 	ch <- clientTunnelsDesc
+	ch <- clientAckedDesc
 }
 
 func (c *usageCollector) Collect(ch chan<- prometheus.Metric) {
@@ -70,5 +74,6 @@ func (c *usageCollector) Collect(ch chan<- prometheus.Metric) {
 		k := hex.EncodeToString(u.Client)
 		ch <- prometheus.MustNewConstMetric(clientBytesDesc, prometheus.CounterValue, float64(u.Bytes), k)
 		ch <- prometheus.MustNewConstMetric(clientTunnelsDesc, prometheus.CounterValue, float64(u.Tunnels), k)
+		ch <- prometheus.MustNewConstMetric(clientAckedDesc, prometheus.GaugeValue, float64(u.Acked), k)
 	}
 }

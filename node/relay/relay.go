@@ -281,6 +281,15 @@ type dialBackAns struct {
 	Err string `cbor:"2,keyasint,omitempty"`
 }
 
+// registerReq is a relay client's registration, and its receipt: Carried
+// is what the relay carried for it so far (transport.TunnelBytes), signed
+// with the envelope, so the relay holds the client's own word for the
+// bandwidth it may be paid for.
+type registerReq struct {
+	Carried uint64 `cbor:"1,keyasint,omitempty"`
+	Relay   []byte `cbor:"2,keyasint,omitempty"` // the relay the receipt is for
+}
+
 type registerAns struct {
 	Relayed  string `cbor:"1,keyasint"`
 	Observed string `cbor:"2,keyasint"`
@@ -336,7 +345,11 @@ func (s *Service) handle(ctx context.Context, peer transport.Peer, raw []byte) (
 		}
 		ans = s.dialBack(ctx, peer, m.Addr)
 	case KindRegister:
-		a, err := s.register(peer)
+		var req registerReq
+		if err := wire.Unmarshal(env.Payload, &req); err != nil {
+			return nil, fmt.Errorf("refused: %w", err)
+		}
+		a, err := s.register(peer, req, raw)
 		if err != nil {
 			s.refused.Add(1)
 			return nil, err

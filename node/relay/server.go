@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -26,7 +27,7 @@ type client struct {
 }
 
 // register accepts peer as a relay client.
-func (s *Service) register(peer transport.Peer) (registerAns, error) {
+func (s *Service) register(peer transport.Peer, req registerReq, raw []byte) (registerAns, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.cfg.Serve || s.reach != registry.ReachPublic {
@@ -48,6 +49,10 @@ func (s *Service) register(peer transport.Peer) (registerAns, error) {
 		s.log.Info("relay client registered", "client", fmt.Sprintf("%x", k[:6]), "addr", peer.Addr.String())
 	}
 	c.addr, c.seen = peer.Addr.String(), time.Now()
+	if req.Carried > 0 && bytes.Equal(req.Relay, s.pub) {
+		c.use.acked.Store(req.Carried)
+		c.use.receipt = bytes.Clone(raw)
+	}
 	return registerAns{Relayed: relayed, Observed: peer.Addr.String()}, nil
 }
 
@@ -209,7 +214,7 @@ func (s *Service) registerWith(ctx context.Context, relay cell.Target) (register
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	var ans registerAns
-	if err := s.call(cctx, relay, KindRegister, struct{}{}, &ans); err != nil {
+	if err := s.call(cctx, relay, KindRegister, registerReq{Carried: s.tr.TunnelBytes(relay.Key), Relay: relay.Key}, &ans); err != nil {
 		return ans, fmt.Errorf("relay: register with %s: %w", relay.Addr, err)
 	}
 	if _, _, ok, err := transport.ParseRelayAddr(ans.Relayed); !ok || err != nil {

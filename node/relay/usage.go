@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"errors"
+	"fmt"
 	"sort"
 	"sync/atomic"
 	"time"
 
 	"github.com/borgios/borgios/node/cell"
+	"github.com/borgios/borgios/node/wire"
 )
 
 // maxUsage bounds the clients whose carried bytes are remembered. A client
@@ -23,17 +26,28 @@ type usage struct {
 	since   time.Time
 	bytes   atomic.Uint64 // both directions
 	tunnels atomic.Uint64 // tunnels opened
+	acked   atomic.Uint64 // the client's own count, from its latest receipt
+	receipt []byte        // that receipt: the client's signed register envelope; guarded by Service.mu
 }
 
 // Usage is the bandwidth this relay gave one client: the figure a rewarder
 // turns into a claim. The counts are cumulative since Since (this
 // process's first tunnel or registration for the client); a payer keeps
 // its own watermark.
+//
+// Acked is the client's own count of the same bytes from its latest
+// registration renewal, and Receipt that renewal: a wire envelope signed
+// by the client (kind "register", payload Carried), which anyone can check
+// with a wire.Verifier. The client counts since its transport started, so
+// after a restart of the client Acked starts again from zero. A payer
+// should pay for min(Bytes, Acked) (see DESIGN.md, Relay earnings).
 type Usage struct {
 	Client  ed25519.PublicKey `json:"client"`
 	Bytes   uint64            `json:"bytes"`
 	Tunnels uint64            `json:"tunnels"`
+	Acked   uint64            `json:"acked"`
 	Since   time.Time         `json:"since"`
+	Receipt []byte            `json:"-"`
 }
 
 // usageLocked returns the usage record of key, making one if needed.
@@ -68,7 +82,8 @@ func (s *Service) Usage() []Usage {
 	s.mu.Lock()
 	out := make([]Usage, 0, len(s.usage))
 	for _, u := range s.usage {
-		out = append(out, Usage{Client: u.key, Bytes: u.bytes.Load(), Tunnels: u.tunnels.Load(), Since: u.since})
+		out = append(out, Usage{Client: u.key, Bytes: u.bytes.Load(), Tunnels: u.tunnels.Load(), Acked: u.acked.Load(),
+			Since: u.since, Receipt: u.receipt})
 	}
 	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
@@ -108,4 +123,43 @@ func (s *Service) autoPunch(addr string, key ed25519.PublicKey) {
 			s.log.Info("no direct path; staying relayed", "peer", addr, "err", err)
 		}
 	}()
+}
+
+// ErrBadReceipt means a relay receipt does not check out.
+var ErrBadReceipt = errors.New("relay: bad receipt")
+
+// Receipt is what a verified Usage.Receipt says: Client signed, at Time
+// (Unix ms, its clock), that Relay had carried Carried bytes for it.
+type Receipt struct {
+	Client  ed25519.PublicKey
+	Relay   ed25519.PublicKey
+	Carried uint64
+	Time    int64
+}
+
+// VerifyReceipt checks a receipt of network: a well-formed registration
+// envelope with a valid signature, naming a relay and a count. It checks
+// the signature as of the receipt's own time, so old receipts verify too;
+// whether a receipt is recent enough to pay for is the payer's call.
+func VerifyReceipt(network string, raw []byte) (Receipt, error) {
+	env, err := wire.Decode(raw, 0)
+	if err != nil {
+		return Receipt{}, fmt.Errorf("%w: %w", ErrBadReceipt, err)
+	}
+	at := env.Time
+	v := wire.NewVerifier(wire.Config{Network: network, Now: func() int64 { return at }})
+	if env, err = v.Verify(raw); err != nil {
+		return Receipt{}, fmt.Errorf("%w: %w", ErrBadReceipt, err)
+	}
+	var req registerReq
+	if env.Kind != KindRegister {
+		return Receipt{}, fmt.Errorf("%w: kind %q", ErrBadReceipt, env.Kind)
+	}
+	if err := wire.Unmarshal(env.Payload, &req); err != nil {
+		return Receipt{}, fmt.Errorf("%w: %w", ErrBadReceipt, err)
+	}
+	if len(req.Relay) != ed25519.PublicKeySize || req.Carried == 0 {
+		return Receipt{}, fmt.Errorf("%w: names no relay or no bytes", ErrBadReceipt)
+	}
+	return Receipt{Client: env.Sender, Relay: req.Relay, Carried: req.Carried, Time: env.Time}, nil
 }

@@ -55,6 +55,19 @@ func TestRelayUsageAndMetrics(t *testing.T) {
 	if got < float64(2*len(big)) || reach != float64(registry.ReachPublic) {
 		t.Fatalf("metrics: client bytes %v reach %v", got, reach)
 	}
+	// The client's renewal carries its own signed count: a receipt.
+	if _, err := n.svc.registerWith(ctxT(t, 30*time.Second), r.target()); err != nil {
+		t.Fatal(err)
+	}
+	use = r.svc.Usage()
+	if use[0].Acked < 2*uint64(len(big)) {
+		t.Fatalf("client acknowledged %d bytes, want >= %d (relay counted %d)", use[0].Acked, 2*len(big), use[0].Bytes)
+	}
+	rc, err := VerifyReceipt(network, use[0].Receipt)
+	if err != nil || !rc.Client.Equal(n.pub()) || !rc.Relay.Equal(r.pub()) || rc.Carried != use[0].Acked {
+		t.Fatalf("receipt %+v (%v), want %d bytes from %x for %x", rc, err, use[0].Acked, n.pub()[:8], r.pub()[:8])
+	}
+	t.Logf("relay counted %d bytes, client signed for %d", use[0].Bytes, use[0].Acked)
 	// The client's registration goes (as expireLocked drops it once it
 	// stops renewing and its tunnels end); its usage stays payable.
 	r.svc.mu.Lock()

@@ -260,6 +260,7 @@ func (t *Transport) serveTunnel(ctx context.Context, peer Peer, s *Stream) {
 	_ = s.SetReadDeadline(time.Time{})
 	label := fmt.Sprintf("tunnel-%d:%s", tunnelSeq.Add(1), hex.EncodeToString(first[:8]))
 	tc := newTunnelConn(s, tunnelAddr(label))
+	tc.count = t.tunnelCounter(peer.Key)
 	qt := &quic.Transport{Conn: tc}
 	defer qt.Close()
 	ln, err := qt.Listen(serverTLS(t.cert), t.qconf)
@@ -299,6 +300,45 @@ func (t *Transport) serveTunnel(ctx context.Context, peer Peer, s *Stream) {
 	}
 }
 
+// maxTunnelCounters bounds the relays whose byte counts are kept.
+const maxTunnelCounters = 64
+
+// tunnelCounter returns the byte counter of tunnels relay opened to us.
+func (t *Transport) tunnelCounter(relay ed25519.PublicKey) *atomic.Uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := [ed25519.PublicKeySize]byte(relay)
+	if c := t.tunnelBytes[k]; c != nil {
+		return c
+	}
+	c := new(atomic.Uint64)
+	if t.tunnelBytes == nil {
+		t.tunnelBytes = map[[ed25519.PublicKeySize]byte]*atomic.Uint64{}
+	}
+	if len(t.tunnelBytes) < maxTunnelCounters {
+		t.tunnelBytes[k] = c
+	}
+	return c
+}
+
+// TunnelBytes is how many bytes the relay with key relay carried for us
+// in the tunnels it opened to this node, as we count them: every tunnelled
+// datagram with its 2-byte length, both directions, since the transport
+// started. A relay counts the same bytes on its side, so a node can sign
+// this figure as a receipt for the relay's bandwidth (node/relay does, with
+// each registration renewal).
+func (t *Transport) TunnelBytes(relay ed25519.PublicKey) uint64 {
+	if len(relay) != ed25519.PublicKeySize {
+		return 0
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c := t.tunnelBytes[[ed25519.PublicKeySize]byte(relay)]; c != nil {
+		return c.Load()
+	}
+	return 0
+}
+
 // tunnelAddr names the far end of a tunnel; it is not a UDP address.
 type tunnelAddr string
 
@@ -312,6 +352,7 @@ func (a tunnelAddr) String() string  { return string(a) }
 type tunnelConn struct {
 	s      *Stream
 	remote net.Addr
+	count  *atomic.Uint64 // bytes both ways incl. length prefixes (served tunnels only)
 
 	rmu sync.Mutex
 	br  *bufio.Reader
@@ -338,6 +379,9 @@ func (c *tunnelConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	if err != nil {
 		return n, nil, err
 	}
+	if c.count != nil {
+		c.count.Add(uint64(2 + size))
+	}
 	if size > n {
 		if _, err := c.br.Discard(size - n); err != nil {
 			return n, nil, err
@@ -357,6 +401,9 @@ func (c *tunnelConn) WriteTo(p []byte, _ net.Addr) (int, error) {
 	c.wbuf = append(c.wbuf, p...)
 	if _, err := c.s.Write(c.wbuf); err != nil {
 		return 0, err
+	}
+	if c.count != nil {
+		c.count.Add(uint64(len(c.wbuf)))
 	}
 	return len(p), nil
 }

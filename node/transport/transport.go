@@ -177,6 +177,7 @@ type Transport struct {
 	advertised    atomic.Pointer[string]
 	shortcuts     map[string]netip.AddrPort // relayed address -> direct address found by hole punching; guarded by mu
 	onRelayed     atomic.Pointer[func(addr string, key ed25519.PublicKey)]
+	tunnelBytes   map[[ed25519.PublicKeySize]byte]*atomic.Uint64 // per relay key, tunnels served; guarded by mu
 }
 
 // poolKey names a peer: the same key at another address is another entry,

@@ -244,6 +244,11 @@ type natStatus struct {
 		Direct      map[string]string `json:"direct"`
 		PunchDirect uint64            `json:"punch_direct"`
 		PunchFailed uint64            `json:"punch_failed"`
+		Usage       []struct {
+			Client []byte `json:"client"`
+			Bytes  uint64 `json:"bytes"`
+			Acked  uint64 `json:"acked"`
+		} `json:"relay_usage"`
 	} `json:"nat"`
 	Peers []struct {
 		Key      string    `json:"key"`
@@ -498,6 +503,9 @@ func TestNATHomesProcesses(t *testing.T) {
 	n.runFilesIn("g1", phrase, peers, "get", "/home.bin", dstB)
 	if got, err := os.ReadFile(dstB); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("home B read back %d bytes (%v), want the %d stored", len(got), err, len(data))
+	}
+	for _, u := range h1.mustStatus(t).NAT.Usage {
+		t.Logf("h1 relayed %d bytes for %.12x (its latest signed receipt: %d)", u.Bytes, u.Client, u.Acked)
 	}
 	t.Logf("done in %v", time.Since(begin).Round(time.Millisecond))
 }
