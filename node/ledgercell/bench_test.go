@@ -29,7 +29,7 @@ func processCPU() time.Duration {
 // The baseline in the same run is the cost of the Ed25519 operations the
 // path cannot avoid, which bounds what this 2-core machine can do.
 func BenchmarkCertifiedTransfersQUIC(b *testing.B) {
-	for _, senders := range []int{8, 128} {
+	for _, senders := range []int{8, 128, 512} {
 		b.Run("senders="+itoa(senders), func(b *testing.B) { benchQUIC(b, senders) })
 	}
 }

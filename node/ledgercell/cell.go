@@ -495,9 +495,10 @@ func (c *Cell) runBatch(batch []*job) {
 	}
 }
 
-// vote hands blocks to the witness loop and waits for the results.
-func (c *Cell) vote(ctx context.Context, blocks []*ledger.Block) (*job, error) {
-	j := &job{blocks: blocks, done: make(chan struct{})}
+// vote hands certificates to confirm and then blocks to vote on to the
+// witness loop, and waits for the results.
+func (c *Cell) vote(ctx context.Context, certs []*ledger.Certificate, blocks []*ledger.Block) (*job, error) {
+	j := &job{certs: certs, blocks: blocks, done: make(chan struct{})}
 	select {
 	case c.jobs <- j:
 	case <-ctx.Done():

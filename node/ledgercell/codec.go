@@ -45,6 +45,10 @@ const (
 
 type voteRequest struct {
 	Blocks [][]byte `cbor:"1,keyasint"`
+	// Certs are certificates to confirm before voting (pushes riding on
+	// the vote request); Spread as in confirmRequest.
+	Certs  [][]byte `cbor:"2,keyasint,omitempty"`
+	Spread bool     `cbor:"3,keyasint,omitempty"`
 }
 
 type voteResult struct {
@@ -58,6 +62,8 @@ type voteResult struct {
 
 type voteAnswer struct {
 	Results []voteResult `cbor:"1,keyasint"`
+	// Confirm is what the request's certificates did, when it had some.
+	Confirm *confirmAnswer `cbor:"2,keyasint,omitempty"`
 }
 
 type confirmRequest struct {

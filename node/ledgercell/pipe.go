@@ -13,20 +13,23 @@ import (
 // while MaxInFlight requests are already out are merged into the next
 // request, so a busy client sends few large requests (one envelope
 // signature and one witness fsync for many blocks) and an idle one sends
-// each block at once.
+// each block at once. Votes and confirms share one queue: certificates
+// waiting to be pushed ride on the next vote request to the same witness
+// (which applies them before it votes, in one batch), so under load a
+// transfer costs about one envelope per witness instead of two.
 type pipe struct {
-	c        *Client
-	t        cell.Target
-	votes    chan *pipeCall
-	confirms chan *pipeCall
-	sem      chan struct{}
+	c     *Client
+	t     cell.Target
+	calls chan *pipeCall
+	sem   chan struct{}
 }
 
 type pipeCall struct {
 	items  [][]byte
+	vote   bool // items are blocks to vote on; else certificates to confirm
 	spread bool
 	// results
-	vote    voteResult
+	voted   voteResult
 	confirm confirmAnswer
 	err     error
 	done    chan struct{}
@@ -38,19 +41,18 @@ func (c *Client) pipe(t cell.Target) *pipe {
 	defer c.mu.Unlock()
 	p := c.pipes[id]
 	if p == nil {
-		p = &pipe{c: c, t: t, votes: make(chan *pipeCall, 4096), confirms: make(chan *pipeCall, 4096), sem: make(chan struct{}, c.cfg.MaxInFlight)}
+		p = &pipe{c: c, t: t, calls: make(chan *pipeCall, 8192), sem: make(chan struct{}, c.cfg.MaxInFlight)}
 		c.pipes[id] = p
-		go p.loop(p.votes, MaxVoteBatch, p.sendVotes)
-		go p.loop(p.confirms, MaxConfirmBatch, p.sendConfirms)
+		go p.loop()
 	}
 	return p
 }
 
 var errClientClosed = errors.New("ledger client closed")
 
-func (p *pipe) call(ctx context.Context, ch chan *pipeCall, pc *pipeCall) error {
+func (p *pipe) call(ctx context.Context, pc *pipeCall) error {
 	select {
-	case ch <- pc:
+	case p.calls <- pc:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-p.c.closed:
@@ -65,29 +67,53 @@ func (p *pipe) call(ctx context.Context, ch chan *pipeCall, pc *pipeCall) error 
 }
 
 func (p *pipe) vote(ctx context.Context, block []byte) (voteResult, error) {
-	pc := &pipeCall{items: [][]byte{block}, done: make(chan struct{})}
-	if err := p.call(ctx, p.votes, pc); err != nil {
+	pc := &pipeCall{items: [][]byte{block}, vote: true, done: make(chan struct{})}
+	if err := p.call(ctx, pc); err != nil {
 		return voteResult{}, err
 	}
-	return pc.vote, nil
+	return pc.voted, nil
 }
 
 func (p *pipe) confirm(ctx context.Context, certs [][]byte, spread bool) (confirmAnswer, error) {
 	pc := &pipeCall{items: certs, spread: spread, done: make(chan struct{})}
-	if err := p.call(ctx, p.confirms, pc); err != nil {
+	if err := p.call(ctx, pc); err != nil {
 		return confirmAnswer{}, err
 	}
 	return pc.confirm, nil
 }
 
-func (p *pipe) loop(ch chan *pipeCall, limit int, send func([]*pipeCall)) {
+// mergedBytes bounds what one merged request carries, well inside the
+// receptor's request limit.
+const mergedBytes = 384 << 10
+
+// fits reports whether pc can join a request that holds blocks, certs
+// and size bytes so far.
+func fits(pc *pipeCall, blocks, certs, size int) bool {
+	n := 0
+	for _, it := range pc.items {
+		n += len(it)
+	}
+	if pc.vote {
+		blocks += len(pc.items)
+	} else {
+		certs += len(pc.items)
+	}
+	return blocks <= MaxVoteBatch && certs <= MaxConfirmBatch && size+n <= mergedBytes
+}
+
+func (p *pipe) loop() {
+	var next *pipeCall // a call that did not fit the last batch
 	for {
 		var batch []*pipeCall
-		select {
-		case <-p.c.closed:
-			return
-		case pc := <-ch:
-			batch = append(batch, pc)
+		if next != nil {
+			batch, next = append(batch, next), nil
+		} else {
+			select {
+			case <-p.c.closed:
+				return
+			case pc := <-p.calls:
+				batch = append(batch, pc)
+			}
 		}
 		// Wait for a free slot first: whatever queues meanwhile joins.
 		select {
@@ -95,24 +121,41 @@ func (p *pipe) loop(ch chan *pipeCall, limit int, send func([]*pipeCall)) {
 		case <-p.c.closed:
 			return
 		}
-		n := len(batch[0].items)
+		var blocks, certs, size int
+		for _, pc := range batch {
+			if pc.vote {
+				blocks += len(pc.items)
+			} else {
+				certs += len(pc.items)
+			}
+			for _, it := range pc.items {
+				size += len(it)
+			}
+		}
 	more:
-		for n < limit {
+		for {
 			select {
-			case pc := <-ch:
-				if n+len(pc.items) > limit {
-					go func() { send([]*pipeCall{pc}) }()
+			case pc := <-p.calls:
+				if !fits(pc, blocks, certs, size) {
+					next = pc
 					break more
 				}
 				batch = append(batch, pc)
-				n += len(pc.items)
+				if pc.vote {
+					blocks += len(pc.items)
+				} else {
+					certs += len(pc.items)
+				}
+				for _, it := range pc.items {
+					size += len(it)
+				}
 			default:
 				break more
 			}
 		}
 		go func() {
 			defer func() { <-p.sem }()
-			send(batch)
+			p.send(batch)
 		}()
 	}
 }
@@ -124,12 +167,25 @@ func finish(batch []*pipeCall, err error) {
 	}
 }
 
-func (p *pipe) sendVotes(batch []*pipeCall) {
-	var req voteRequest
+// send carries a batch: as a vote request (with any certificates riding
+// along) when it holds blocks, else as a confirm request.
+func (p *pipe) send(batch []*pipeCall) {
+	var vr voteRequest
+	var cr confirmRequest
 	for _, pc := range batch {
-		req.Blocks = append(req.Blocks, pc.items...)
+		if pc.vote {
+			vr.Blocks = append(vr.Blocks, pc.items...)
+		} else {
+			cr.Certs = append(cr.Certs, pc.items...)
+			cr.Spread = cr.Spread || pc.spread
+		}
 	}
-	payload, err := marshal(req)
+	if len(vr.Blocks) == 0 {
+		p.sendConfirms(batch, cr)
+		return
+	}
+	vr.Certs, vr.Spread = cr.Certs, cr.Spread
+	payload, err := marshal(vr)
 	if err != nil {
 		finish(batch, err)
 		return
@@ -142,22 +198,23 @@ func (p *pipe) sendVotes(batch []*pipeCall) {
 		return
 	}
 	var ans voteAnswer
-	if err := wire.Unmarshal(raw, &ans); err != nil || len(ans.Results) != len(req.Blocks) {
-		finish(batch, cell.Errorf(cell.CodeBadAnswer, "vote answer from %s: %d results for %d blocks (%v)", p.t.Addr, len(ans.Results), len(req.Blocks), err))
+	if err := wire.Unmarshal(raw, &ans); err != nil || len(ans.Results) != len(vr.Blocks) {
+		finish(batch, cell.Errorf(cell.CodeBadAnswer, "vote answer from %s: %d results for %d blocks (%v)", p.t.Addr, len(ans.Results), len(vr.Blocks), err))
 		return
 	}
-	for i, pc := range batch {
-		pc.vote = ans.Results[i]
+	i := 0
+	for _, pc := range batch {
+		if pc.vote {
+			pc.voted = ans.Results[i]
+			i++
+		} else if ans.Confirm != nil {
+			pc.confirm = *ans.Confirm
+		}
 		close(pc.done)
 	}
 }
 
-func (p *pipe) sendConfirms(batch []*pipeCall) {
-	var req confirmRequest
-	for _, pc := range batch {
-		req.Certs = append(req.Certs, pc.items...)
-		req.Spread = req.Spread || pc.spread
-	}
+func (p *pipe) sendConfirms(batch []*pipeCall, req confirmRequest) {
 	payload, err := marshal(req)
 	if err != nil {
 		finish(batch, err)

@@ -25,11 +25,27 @@ func (c *Cell) handleVote(ctx context.Context, req *cell.Request) ([]byte, error
 	if err != nil {
 		return nil, badRequest(KindVote, err)
 	}
-	j, err := c.vote(ctx, blocks)
+	certs, err := decodeCerts(q.Certs, MaxConfirmBatch)
+	if err != nil {
+		return nil, badRequest(KindVote, err)
+	}
+	j, err := c.vote(ctx, certs, blocks)
 	if err != nil {
 		return nil, cell.Errorf(cell.CodeUnavailable, "vote: %v", err)
 	}
 	ans := voteAnswer{Results: make([]voteResult, len(blocks))}
+	if len(certs) > 0 {
+		res := j.ingest
+		if q.Spread && len(res.news) > 0 {
+			c.queueSpread(res.news)
+		}
+		c.stats.confirmed.Add(int64(res.applied))
+		ca := confirmAnswer{Applied: res.applied, Known: res.known}
+		if res.err != nil {
+			ca.Errors = []string{res.err.Error()}
+		}
+		ans.Confirm = &ca
+	}
 	for i := range blocks {
 		if err := j.errs[i]; err != nil {
 			ans.Results[i] = voteResult{Code: reasonOf(err), Msg: err.Error(), Voted: j.voted[i]}
