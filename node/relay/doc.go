@@ -11,8 +11,10 @@
 // inner QUIC connection that stays end-to-end encrypted and pinned to the
 // node's key (see node/transport), so the relay forwards only ciphertext,
 // within per-client limits (tunnels, bytes per second), and counts the
-// bytes it carries per client so it can be paid for them. Two nodes that
-// are both behind NAT try a direct path by punching holes at each other's
-// observed addresses, coordinated over their relayed connection, and keep
-// the relay if that fails. DESIGN.md explains the choices.
+// bytes it carries per client, next to the client's own signed count (a
+// receipt with each registration renewal), so it can be paid for them.
+// After every relayed dial a node tries a direct path by punching holes at
+// the peer's observed address while the peer punches at its own,
+// coordinated over the relayed connection, and keeps the relay if that
+// fails. DESIGN.md explains the choices.
 package relay
