@@ -112,7 +112,9 @@ func BenchmarkFetch200MB(b *testing.B) {
 	var fetchS, rawS, getS, quicS, quicCPU, fetchCPU float64
 	for range b.N {
 		c0 := cpuSeconds()
+		stop := profile(b, "quic")
 		quicS += float64(n) / rawQUIC(b, n, nil) / 1e6
+		stop()
 		quicCPU += cpuSeconds() - c0
 		raw := rawThroughput(b, p.tr, nodes[0], n)
 		// shard.Client.Get (in order, fixed window) over the same cell.
@@ -123,7 +125,7 @@ func BenchmarkFetch200MB(b *testing.B) {
 		getS += float64(n) / time.Since(start).Seconds() / 1e6
 		start = time.Now()
 		c0 = cpuSeconds()
-		stop := profile(b, "fetch")
+		stop = profile(b, "fetch")
 		rep, err := f.Fetch(context.Background(), m, out, Options{})
 		stop()
 		if err != nil {
@@ -196,10 +198,10 @@ func BenchmarkFetchSources(b *testing.B) {
 	b.ReportMetric(float64(lat.Microseconds())/N/1000, "range-first-byte-ms")
 }
 
-// benchMod lets a run try other windows: STREAM_WINDOW=initial,max.
+// benchMod lets a run try other windows: STREAM_WINDOW=initial,max,slots.
 func benchMod(c *Config) {
-	var a, b int
-	if _, err := fmt.Sscanf(os.Getenv("STREAM_WINDOW"), "%d,%d", &a, &b); err == nil {
-		c.InitialWindow, c.HolderWindow = a, b
+	var a, b, s int
+	if _, err := fmt.Sscanf(os.Getenv("STREAM_WINDOW"), "%d,%d,%d", &a, &b, &s); err == nil {
+		c.InitialWindow, c.HolderWindow, c.Limiter = a, b, NewLimiter(s, 0)
 	}
 }
