@@ -65,7 +65,7 @@ func NewClient(cfg ClientConfig) *Client {
 		cfg.Timeout = 10 * time.Second
 	}
 	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = 4
+		cfg.MaxInFlight = 2
 	}
 	if cfg.Key == nil && cfg.Caller != nil {
 		cfg.Key = cfg.Caller.Key
