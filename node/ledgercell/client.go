@@ -37,7 +37,8 @@ type ClientConfig struct {
 	// certificate it returns is verified all the same.
 	Submit *cell.Target
 	// MaxInFlight bounds the requests in flight to one witness; requests
-	// that queue behind them share the next one (default 4).
+	// that queue behind them share the next one (default 2: fewer, larger
+	// requests measured cheaper per transfer than 4 on 2 cores).
 	MaxInFlight int
 }
 
