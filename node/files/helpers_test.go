@@ -3,6 +3,7 @@ package files
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"testing"
 	"time"
 
@@ -106,16 +107,18 @@ func startNetworkSync(t testing.TB, size int, sync time.Duration) []*tnode {
 // members.
 func waitMembers(t testing.TB, nodes []*tnode, want int) {
 	t.Helper()
+	var last string
 	celltest.Eventually(t, 0, func() bool {
-		for _, n := range nodes {
+		for i, n := range nodes {
 			ms, _ := RegistryMembers(n.reg).Members(context.Background())
 			sms, _ := shard.RegistryMembers(n.reg).Members(context.Background())
 			if len(ms) != want || len(sms) != want {
+				last = fmt.Sprintf("node %d sees %d files and %d shard members", i, len(ms), len(sms))
 				return false
 			}
 		}
 		return true
-	}, "every node sees %d members", want)
+	}, "every node sees %d members (last: %v)", want, celltest.Lazy(func() string { return last }))
 }
 
 func waitFor(t testing.TB, limit time.Duration, cond func() bool, what string, args ...any) {

@@ -13,14 +13,26 @@ import (
 
 const maxView = 1 << 20
 
+// servesThis reports whether an entry lists this version of the files
+// cell: nodes of another version speak another protocol, and counting
+// them as holders would only make every call to them fail.
+func servesThis(e *registry.Entry) bool {
+	for _, c := range e.Cells {
+		if c.Name == DNA.Name && c.Version == DNA.Version {
+			return true
+		}
+	}
+	return false
+}
+
 // RegistryMembers is the files cell's view on a node running the
-// registry: every live entry that lists the files cell.
+// registry: every live entry that lists this version of the files cell.
 func RegistryMembers(reg *registry.Registry) shard.Membership {
 	return shard.MembersFunc(func(context.Context) ([]shard.Member, error) {
 		es := reg.Lookup(DNA.Name, maxView)
 		out := make([]shard.Member, 0, len(es))
 		for _, e := range es {
-			if len(e.Addrs) > 0 {
+			if len(e.Addrs) > 0 && servesThis(e) {
 				out = append(out, shard.Member{Key: e.Node, Addr: e.Addrs[0]})
 			}
 		}
@@ -48,7 +60,7 @@ func RemoteMembers(c *cell.Client, registries []cell.Target) shard.Membership {
 			}
 			asked++
 			for _, e := range es {
-				if e.Serves(DNA.Name) && len(e.Addrs) > 0 && len(e.Node) == ed25519.PublicKeySize && !seen[string(e.Node)] {
+				if servesThis(&e) && len(e.Addrs) > 0 && len(e.Node) == ed25519.PublicKeySize && !seen[string(e.Node)] {
 					seen[string(e.Node)] = true
 					out = append(out, shard.Member{Key: e.Node, Addr: e.Addrs[0]})
 				}
