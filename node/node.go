@@ -232,6 +232,7 @@ func (n *Node) setupNAT(ctx context.Context) error {
 	rc := n.cfg.RelayLimits
 	rc.Transport, rc.Key, rc.Network, rc.Verifier, rc.Now, rc.Logger = n.tr, n.key, n.cfg.Network, n.verifier, n.cfg.Now, n.log
 	rc.Serve = n.cfg.Relay
+	rc.Registerer = n.mon.Registry()
 	svc, err := relay.New(rc)
 	if err != nil {
 		return fmt.Errorf("NAT detection: %w", err)

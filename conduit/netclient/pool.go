@@ -480,6 +480,12 @@ func (ep *endpoint) score() time.Duration {
 	l := ep.ewma
 	if l == 0 {
 		l = unknownLatency
+		if transport.IsRelayed(ep.target.Addr) {
+			// Unmeasured and behind a relay: every call crosses the relay
+			// too, so try direct nodes first. Once measured, the averaged
+			// call time already includes the relay hop.
+			l *= 2
+		}
 	}
 	return l << min(ep.fails, 10)
 }
