@@ -4,8 +4,9 @@ package shard
 
 import "time"
 
-// networkTestBytes is the mixed upload of the network test: 50 MB.
-const networkTestBytes = 50 << 20
+// networkTestBytes is the mixed upload of the network test: 16 MB (the
+// throughput figures come from the benchmarks, not from this test).
+const networkTestBytes = 16 << 20
 
 // Tree and registry timing of test nodes: a killed node leaves every view
 // within testTTL.
@@ -18,4 +19,4 @@ const (
 // testCallTimeout bounds one shard call in tests: generous, because a loaded CI machine
 // can take seconds to sign, fsync and verify a 256 KiB shard; a timeout here
 // would fail the test for load, not for a bug.
-const testCallTimeout = 10 * time.Second
+const testCallTimeout = 30 * time.Second
