@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +29,9 @@ import (
 // ID is derived from the work, not the signature) and never for bytes
 // whose observed hash differs from the expected one; the owner credits the
 // payout with an ordinary receive.
+
+// bindingSize is the length of a NodeBinding's canonical bytes.
+const bindingSize = 32 + 32 + 32 + 64 + 64
 
 // MaxClaimBatch bounds the proofs in one claim request.
 const MaxClaimBatch = 64
@@ -100,7 +105,15 @@ func (c *Cell) binding() (*ledger.NodeBinding, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read binding: %w", err)
 	}
-	b, err := ledger.DecodeNodeBinding(bytes.TrimSpace(raw))
+	// Canonical bytes as written by borgios node init; a hex text form
+	// (someone pasting the countersigned binding) is read too. Never trim
+	// the binary form: a signature may end in a whitespace byte.
+	if len(raw) != bindingSize {
+		if h, herr := hex.DecodeString(strings.TrimSpace(string(raw))); herr == nil {
+			raw = h
+		}
+	}
+	b, err := ledger.DecodeNodeBinding(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", c.cfg.BindingPath, ErrNotBound, err)
 	}

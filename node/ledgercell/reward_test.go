@@ -1,16 +1,23 @@
 package ledgercell
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/borgios/borgios/node/cell"
 	"github.com/borgios/borgios/node/ledger"
 )
+
+func cellHostFor(key ed25519.PrivateKey) cell.Host {
+	return cell.Host{Key: key, Network: testNetwork, Now: nowMs}
+}
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -132,4 +139,53 @@ func TestRewardsOverCells(t *testing.T) {
 			t.Fatalf("treasury %s", l.Treasury())
 		}
 	})
+}
+
+// TestBindingFile: the binding is read as canonical bytes (whatever its
+// last byte) or as hex text, and a missing, foreign or broken one refuses
+// claims with ErrNotBound.
+func TestBindingFile(t *testing.T) {
+	g := testGenesis(t, 1)
+	node := testKey("observer", 0)
+	path := filepath.Join(t.TempDir(), "owner.binding")
+	c := &Cell{cfg: Config{Host: cellHostFor(node), BindingPath: path}, g: g}
+	if _, err := c.binding(); !errors.Is(err, ErrNotBound) {
+		t.Fatalf("missing file: %v", err)
+	}
+	tested, trimmed := 0, false
+	for i := 0; i < 5000 && (tested < 4 || !trimmed); i++ {
+		// Some owners, and at least one whose encoding ends in a
+		// whitespace byte, which a trimming reader would cut.
+		b := ledger.NewNodeBinding(g.Hash(), node, testKey("owner", i))
+		raw := b.Encode()
+		cut := len(bytes.TrimSpace(raw)) != len(raw)
+		if tested >= 4 && !cut {
+			continue
+		}
+		tested++
+		trimmed = trimmed || cut
+		for _, form := range [][]byte{raw, []byte(hex.EncodeToString(raw) + "\n")} {
+			if err := os.WriteFile(path, form, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.binding()
+			if err != nil || got.Owner != b.Owner {
+				t.Fatalf("owner %d: %v", i, err)
+			}
+		}
+	}
+	if !trimmed {
+		t.Fatal("no binding ending in whitespace found")
+	}
+	other := ledger.NewNodeBinding(g.Hash(), testKey("observer", 1), testKey("owner", 0))
+	os.WriteFile(path, other.Encode(), 0o600)
+	if _, err := c.binding(); !errors.Is(err, ErrNotBound) {
+		t.Fatalf("another node's binding: %v", err)
+	}
+	broken := ledger.NewNodeBinding(g.Hash(), node, testKey("owner", 0))
+	broken.OwnerSig[3] ^= 1
+	os.WriteFile(path, broken.Encode(), 0o600)
+	if _, err := c.binding(); !errors.Is(err, ErrNotBound) {
+		t.Fatalf("bad signature: %v", err)
+	}
 }
