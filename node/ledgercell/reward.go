@@ -440,3 +440,21 @@ func RegistryResolver(reg *registry.Registry) func(context.Context, ed25519.Publ
 		return cell.Target{}, fmt.Errorf("node %x: %w", node[:4], ErrUnknownNode)
 	}
 }
+
+// LookupResolver finds a node's endpoint by asking the registry cell of the
+// node at peer (a conduit's way, like LookupWitnesses), verifying every
+// entry.
+func LookupResolver(caller *cell.Client, peer cell.Target) func(context.Context, ed25519.PublicKey) (cell.Target, error) {
+	return func(ctx context.Context, node ed25519.PublicKey) (cell.Target, error) {
+		es, err := registry.Lookup(ctx, caller, peer, DNA.Name)
+		if err != nil {
+			return cell.Target{}, fmt.Errorf("find node %x: %w", node[:4], err)
+		}
+		for _, e := range es {
+			if bytes.Equal(e.Node, node) && len(e.Addrs) > 0 {
+				return cell.Target{Key: e.Node, Addr: e.Addrs[0]}, nil
+			}
+		}
+		return cell.Target{}, fmt.Errorf("node %x: %w", node[:4], ErrUnknownNode)
+	}
+}
