@@ -123,10 +123,13 @@ type attachmentJSON struct {
 // claims; it is proven only when Verified. A message that could not be
 // opened has only ID, Received, Read, Size and Error.
 type messageJSON struct {
-	ID          string           `json:"id"`
-	From        string           `json:"from,omitempty"`
-	Verified    bool             `json:"verified"`
-	Problem     string           `json:"problem,omitempty"`
+	ID       string `json:"id"`
+	From     string `json:"from,omitempty"`
+	Verified bool   `json:"verified"`
+	Problem  string `json:"problem,omitempty"`
+	// LongTerm: sealed to the long-term key because the sender found no
+	// valid prekey of ours: no forward secrecy for this message.
+	LongTerm    bool             `json:"long_term,omitempty"`
 	To          string           `json:"to,omitempty"`
 	Subject     string           `json:"subject"`
 	Body        *string          `json:"body,omitempty"`
@@ -151,7 +154,7 @@ func messageOf(msg *mail.Message, withBody bool) messageJSON {
 		return j
 	}
 	j.From, j.To = addressOf(msg.From), addressOf(msg.To)
-	j.Verified, j.Problem = msg.Verified, msg.Problem
+	j.Verified, j.Problem, j.LongTerm = msg.Verified, msg.Problem, msg.LongTerm
 	j.Subject, j.SentMS = msg.Subject, msg.Time
 	if withBody {
 		b := msg.Body

@@ -144,15 +144,28 @@ func (f *mailFlags) run(cmd *cobra.Command, args []string, do func(context.Conte
 	return do(ctx, &mailCtx{f: f, out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), client: mc}, args)
 }
 
+// mailPublish rotates the prekeys as due (a new random prekey each
+// period; retired ones destroyed after the grace period, their messages
+// archived first) and publishes the key record.
 func mailPublish(ctx context.Context, w *mailCtx, _ []string) error {
-	if err := w.client.PublishKey(ctx); err != nil {
+	rep, err := w.client.Rotate(ctx)
+	if err != nil {
 		return err
 	}
 	addr := identity.Address(w.client.Account())
 	if w.f.asJSON {
-		return writeJSON(w.out, map[string]any{"address": addr, "published": true})
+		return writeJSON(w.out, map[string]any{"address": addr, "published": true, "rotation": rep})
 	}
 	fmt.Fprintf(w.out, "published the mail key of %s: others can write to you now\n", addr)
+	if rep.Created {
+		fmt.Fprintf(w.out, "new prekey #%d (vault version %d)\n", rep.Prekey, rep.Vault)
+	}
+	if len(rep.Retired) > 0 {
+		fmt.Fprintf(w.out, "retired prekeys %v: their secrets are destroyed (%d messages archived first)\n", rep.Retired, rep.Archived)
+	}
+	if len(rep.Kept) > 0 {
+		fmt.Fprintf(w.out, "prekeys %v are due to retire but kept: a message sealed to them could not be archived yet\n", rep.Kept)
+	}
 	return nil
 }
 
@@ -229,8 +242,11 @@ type messageOutput struct {
 	Read     bool   `json:"read"`
 	// Flagged: the sender signature did not verify (Problem says why);
 	// From is then only a claim.
-	Flagged     bool               `json:"flagged"`
-	Problem     string             `json:"problem,omitempty"`
+	Flagged bool   `json:"flagged"`
+	Problem string `json:"problem,omitempty"`
+	// LongTerm: sealed to the long-term key (the sender found no valid
+	// prekey): no forward secrecy for this message.
+	LongTerm    bool               `json:"long_term,omitempty"`
 	Attachments []attachmentOutput `json:"attachments"`
 	// Error: the message could not be fetched or opened.
 	Error string `json:"error,omitempty"`
@@ -244,7 +260,7 @@ func messageOut(e mail.Entry, m *mail.Message, err error) messageOutput {
 		return o
 	}
 	o.From, o.Subject, o.Time = identity.Address(m.From), m.Subject, m.Time
-	o.Flagged, o.Problem = !m.Verified, m.Problem
+	o.Flagged, o.Problem, o.LongTerm = !m.Verified, m.Problem, m.LongTerm
 	for _, a := range m.Attachments {
 		o.Attachments = append(o.Attachments, attachmentOutput{Name: a.Name, Size: a.Size})
 	}
@@ -370,6 +386,9 @@ func mailRead(ctx context.Context, w *mailCtx, args []string) error {
 	}
 	if o.Flagged {
 		fmt.Fprintf(w.out, "FLAGGED: the sender signature did not verify (%s).\nThe From line below is only a claim: do not trust who this is from.\n", o.Problem)
+	}
+	if o.LongTerm {
+		fmt.Fprintf(w.out, "Note: sealed to your long-term key, as the sender found no valid prekey of yours: no forward secrecy for this message. Run 'borgios mail publish' regularly.\n")
 	}
 	fmt.Fprintf(w.out, "ID:      %s\nFrom:    %s\nDate:    %s (received %s)\nSubject: %s\n",
 		o.ID, o.From, time.UnixMilli(o.Time).UTC().Format(time.RFC3339), time.UnixMilli(o.Received).UTC().Format(time.RFC3339), o.Subject)

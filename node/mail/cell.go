@@ -37,9 +37,10 @@ const (
 )
 
 var (
-	bucketKeys  = []byte("keys")
-	bucketMsgs  = []byte("msgs")
-	bucketTombs = []byte("tombs")
+	bucketKeys   = []byte("keys")
+	bucketMsgs   = []byte("msgs")
+	bucketTombs  = []byte("tombs")
+	bucketVaults = []byte("vaults")
 )
 
 // Config configures one node's mail cell.
@@ -119,7 +120,7 @@ func New(cfg Config) (*Cell, error) {
 		return nil, fmt.Errorf("mail: open database: %w", err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketKeys, bucketMsgs, bucketTombs} {
+		for _, b := range [][]byte{bucketKeys, bucketMsgs, bucketTombs, bucketVaults} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -149,6 +150,9 @@ func (c *Cell) Type() cell.Type {
 			KindRead:       c.handleRead,
 			KindMark:       c.handleMark,
 			KindDelete:     c.handleDelete,
+			KindPutVault:   c.handlePutVault,
+			KindGetVault:   c.handleGetVault,
+			KindArchive:    c.handleArchive,
 			KindSync:       c.handleSync,
 		},
 		MaxRequest: maxRequest,
@@ -189,11 +193,14 @@ func (c *Cell) SyncNow() {
 
 func msgKey(account []byte, id ID) []byte { return append(bytes.Clone(account), id[:]...) }
 
+// storedMsg is a message kept here: as sealed by its sender (with its
+// stamp), or, once its owner read it, only the owner's archived copy.
 type storedMsg struct {
-	Sealed   []byte `cbor:"1,keyasint"`
+	Sealed   []byte `cbor:"1,keyasint,omitempty"`
 	Stamp    uint64 `cbor:"2,keyasint"`
 	Received int64  `cbor:"3,keyasint"`
 	Read     bool   `cbor:"4,keyasint"`
+	Archive  []byte `cbor:"5,keyasint,omitempty"`
 }
 
 // Record returns the key record kept here for account, or nil.
@@ -208,8 +215,10 @@ func (c *Cell) Record(account ed25519.PublicKey) (*SignedRecord, error) {
 	return VerifyRecord(raw)
 }
 
-// storeRecord keeps r if it is newer than the one kept here. bbolt
-// fsyncs on commit: an acknowledged write survives kill -9.
+// storeRecord keeps r if it is newer than the one kept here; an older
+// one is refused (CodeStale), so a replayed record cannot point senders
+// back to a retired prekey. bbolt fsyncs on commit: an acknowledged
+// write survives kill -9.
 func (c *Cell) storeRecord(r *SignedRecord) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -218,9 +227,45 @@ func (c *Cell) storeRecord(r *SignedRecord) error {
 		return err
 	}
 	if cur != nil && !Newer(cur, r) {
-		return nil
+		if bytes.Equal(cur.raw, r.raw) {
+			return nil
+		}
+		return cell.Errorf(CodeStale, "a newer key record (time %d) is kept here", cur.Time)
 	}
 	return c.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketKeys).Put(r.Account, r.raw) })
+}
+
+// Vault returns the prekey vault kept here for account, or nil.
+func (c *Cell) Vault(account ed25519.PublicKey) (*SignedVault, error) {
+	var raw []byte
+	if err := c.db.View(func(tx *bolt.Tx) error {
+		raw = bytes.Clone(tx.Bucket(bucketVaults).Get(account))
+		return nil
+	}); err != nil || raw == nil {
+		return nil, err
+	}
+	return VerifyVault(raw)
+}
+
+// storeVault keeps v if it is newer than the vault kept here. An older
+// version is refused (CodeStale): a lagging holder or a replay cannot
+// bring back a retired prekey's secret. The old bytes are overwritten in
+// the same transaction (bbolt may keep the freed page until reused; see
+// SECURITY.md).
+func (c *Cell) storeVault(v *SignedVault) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur, err := c.Vault(v.Account)
+	if err != nil && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrBadSignature) {
+		return err
+	}
+	if cur != nil && !NewerVault(cur, v) {
+		if bytes.Equal(cur.raw, v.raw) {
+			return nil
+		}
+		return cell.Errorf(CodeStale, "vault version %d is kept here (offered %d)", cur.Version, v.Version)
+	}
+	return c.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketVaults).Put(v.Account, v.raw) })
 }
 
 // storeMsg keeps a stamped message unless it was deleted or is here.
@@ -233,10 +278,21 @@ func (c *Cell) storeMsg(to []byte, id ID, m storedMsg) error {
 		msgs := tx.Bucket(bucketMsgs)
 		if old := msgs.Get(k); old != nil {
 			var o storedMsg
-			if wire.Unmarshal(old, &o) == nil && (o.Read || !m.Read) {
-				return nil
+			if wire.Unmarshal(old, &o) == nil {
+				// Merge: read marks and archives only ever win, so sync
+				// cannot bring back the prekey-sealed copy of a message
+				// the owner archived.
+				n := o
+				n.Read = o.Read || m.Read
+				n.Received = min(m.Received, o.Received)
+				if m.Archive != nil && o.Archive == nil {
+					n.Archive, n.Sealed, n.Stamp = m.Archive, nil, 0
+				}
+				if n.Read == o.Read && n.Received == o.Received && bytes.Equal(n.Archive, o.Archive) {
+					return nil
+				}
+				m = n
 			}
-			m.Received = min(m.Received, o.Received)
 		} else if c.count(tx, to) >= c.cfg.MaxMessages {
 			return cell.Errorf(CodeMailboxFull, "the mailbox holds %d messages here", c.cfg.MaxMessages)
 		}
@@ -383,7 +439,7 @@ func (c *Cell) handleList(_ context.Context, req *cell.Request) ([]byte, error) 
 			if wire.Unmarshal(v, &m) != nil {
 				continue
 			}
-			out.Entries = append(out.Entries, Entry{ID: ID(k[len(acct):]), Size: len(m.Sealed), Received: m.Received, Read: m.Read})
+			out.Entries = append(out.Entries, Entry{ID: ID(k[len(acct):]), Size: len(m.Sealed) + len(m.Archive), Received: m.Received, Read: m.Read})
 		}
 		return nil
 	})
@@ -421,7 +477,7 @@ func (c *Cell) handleRead(_ context.Context, req *cell.Request) ([]byte, error) 
 	if m == nil {
 		return nil, cell.Errorf(cell.CodeNotFound, "no such message kept here")
 	}
-	return wire.Marshal(readAnswer{Sealed: m.Sealed, Received: m.Received, Read: m.Read})
+	return wire.Marshal(readAnswer{Sealed: m.Sealed, Archive: m.Archive, Received: m.Received, Read: m.Read})
 }
 
 func (c *Cell) handleMark(_ context.Context, req *cell.Request) ([]byte, error) {
@@ -470,6 +526,52 @@ func (c *Cell) handleDelete(_ context.Context, req *cell.Request) ([]byte, error
 	return nil, nil
 }
 
+func (c *Cell) handlePutVault(_ context.Context, req *cell.Request) ([]byte, error) {
+	v, err := decodeVaultMsg(req.Env.Payload)
+	if err != nil {
+		return nil, badRequest(err)
+	}
+	if !req.Env.Sender.Equal(v.Account) {
+		return nil, cell.Errorf(cell.CodeUnauthorized, "only the account itself stores its vault")
+	}
+	if err := c.storeVault(v); err != nil {
+		return nil, internal(c.log, "store the vault", err)
+	}
+	return nil, nil
+}
+
+func (c *Cell) handleGetVault(_ context.Context, req *cell.Request) ([]byte, error) {
+	ar, err := decodeAccountReq(req.Env.Payload)
+	if err != nil {
+		return nil, badRequest(err)
+	}
+	if err := c.owner(req, ar.Account, ar.Node); err != nil {
+		return nil, err
+	}
+	v, err := c.Vault(ar.Account)
+	if err != nil {
+		return nil, internal(c.log, "read the vault", err)
+	}
+	if v == nil {
+		return nil, cell.Errorf(cell.CodeNotFound, "no vault kept here for this account")
+	}
+	return wire.Marshal(vaultMsg{Vault: v.raw})
+}
+
+func (c *Cell) handleArchive(_ context.Context, req *cell.Request) ([]byte, error) {
+	a, err := decodeArchiveReq(req.Env.Payload)
+	if err != nil {
+		return nil, badRequest(err)
+	}
+	if !req.Env.Sender.Equal(a.Account) {
+		return nil, cell.Errorf(cell.CodeUnauthorized, "only the mailbox owner archives its mail")
+	}
+	if err := c.storeMsg(a.Account, a.ID, storedMsg{Archive: a.raw, Received: c.cfg.Host.Now(), Read: true}); err != nil {
+		return nil, internal(c.log, "archive the message", err)
+	}
+	return nil, nil
+}
+
 func (c *Cell) handleSync(_ context.Context, req *cell.Request) ([]byte, error) {
 	m, err := decodeSyncMsg(req.Env.Payload)
 	if err != nil {
@@ -482,6 +584,24 @@ func (c *Cell) handleSync(_ context.Context, req *cell.Request) ([]byte, error) 
 		}
 		if err := c.storeRecord(r); err != nil {
 			return nil, internal(c.log, "store the key record", err)
+		}
+	}
+	if m.Vault != nil {
+		v, err := VerifyVault(m.Vault)
+		if err != nil {
+			return nil, badRequest(err)
+		}
+		if err := c.storeVault(v); err != nil {
+			return nil, internal(c.log, "store the vault", err)
+		}
+	}
+	if m.Archive != nil {
+		a, err := decodeArchive(m.Archive)
+		if err != nil {
+			return nil, badRequest(err)
+		}
+		if err := c.storeMsg(a.Account, a.ID, storedMsg{Archive: a.raw, Received: min(m.Received, c.cfg.Host.Now()), Read: m.Read}); err != nil {
+			return nil, internal(c.log, "store the archived message", err)
 		}
 	}
 	if m.Tomb != nil {
@@ -546,10 +666,14 @@ func (c *Cell) Sync(ctx context.Context) SyncReport {
 			items = append(items, syncItem{bytes.Clone(k), syncMsg{Record: bytes.Clone(v)}})
 			return nil
 		})
+		tx.Bucket(bucketVaults).ForEach(func(k, v []byte) error {
+			items = append(items, syncItem{bytes.Clone(k), syncMsg{Vault: bytes.Clone(v)}})
+			return nil
+		})
 		tx.Bucket(bucketMsgs).ForEach(func(k, v []byte) error {
 			var m storedMsg
 			if len(k) == 64 && wire.Unmarshal(v, &m) == nil {
-				items = append(items, syncItem{bytes.Clone(k[:32]), syncMsg{Sealed: m.Sealed, Stamp: m.Stamp, Received: m.Received, Read: m.Read}})
+				items = append(items, syncItem{bytes.Clone(k[:32]), syncMsg{Sealed: m.Sealed, Stamp: m.Stamp, Archive: m.Archive, Received: m.Received, Read: m.Read}})
 			}
 			return nil
 		})
@@ -594,6 +718,7 @@ type Status struct {
 	Records   int   `json:"records"`
 	Messages  int   `json:"messages"`
 	Tombs     int   `json:"tombstones"`
+	Vaults    int   `json:"vaults"`
 	Delivered int64 `json:"delivered"`
 	Refused   int64 `json:"refused_stamps"`
 	Synced    int64 `json:"synced"`
@@ -606,6 +731,7 @@ func (c *Cell) Status() Status {
 		st.Records = tx.Bucket(bucketKeys).Stats().KeyN
 		st.Messages = tx.Bucket(bucketMsgs).Stats().KeyN
 		st.Tombs = tx.Bucket(bucketTombs).Stats().KeyN
+		st.Vaults = tx.Bucket(bucketVaults).Stats().KeyN
 		return nil
 	})
 	return st

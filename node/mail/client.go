@@ -35,20 +35,35 @@ type ClientConfig struct {
 	// Difficulty of the stamps minted (default DefaultDifficulty; it must
 	// be at least the cells').
 	Difficulty int
-	// PrekeyPeriod and PrekeyRetain: see DefaultPrekeyPeriod.
+	// PrekeyPeriod, PrekeyGrace: see PrekeyPolicy (DefaultPrekeyPeriod,
+	// DefaultPrekeyGrace; a Grace below the Period is raised to it).
 	PrekeyPeriod int64
+	PrekeyGrace  int64
+	// PrekeyRetain: legacy derived prekeys still opened (DefaultPrekeyRetain).
 	PrekeyRetain uint64
+	// Clock is the network time (Unix ms) for prekey rotation, records
+	// and seals (default Call.Now).
+	Clock func() int64
 	// CallTimeout bounds one request (default 10 s).
 	CallTimeout time.Duration
 }
 
-// Client is a person's mailbox and outbox. It keeps no state: everything
-// derives from the phrase, so a restore on a fresh machine reads the same
-// mail. It is safe for concurrent use.
+// Client is a person's mailbox and outbox. It keeps no state of its own
+// beyond a short-lived copy of the prekey vault: everything else derives
+// from the phrase or lives on the mailbox holders, so a restore on a
+// fresh machine reads the same mail. It is safe for concurrent use.
 type Client struct {
 	cfg ClientConfig
 	me  ed25519.PublicKey
+
+	mu      sync.Mutex
+	prekeys []VaultPrekey
+	fetched time.Time
 }
+
+// vaultCacheTTL is how long Read trusts its copy of the vault before
+// fetching it again (a prekey missing from it is fetched at once).
+const vaultCacheTTL = time.Minute
 
 // NewClient checks cfg and fills defaults.
 func NewClient(cfg ClientConfig) (*Client, error) {
@@ -66,6 +81,16 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	if cfg.PrekeyPeriod <= 0 {
 		cfg.PrekeyPeriod = DefaultPrekeyPeriod
+	}
+	if cfg.PrekeyGrace < cfg.PrekeyPeriod {
+		if cfg.PrekeyGrace <= 0 {
+			cfg.PrekeyGrace = 4 * cfg.PrekeyPeriod
+		} else {
+			cfg.PrekeyGrace = cfg.PrekeyPeriod
+		}
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = cfg.Call.Now
 	}
 	if cfg.PrekeyRetain == 0 {
 		cfg.PrekeyRetain = DefaultPrekeyRetain
@@ -139,25 +164,6 @@ func (c *Client) each(ctx context.Context, account ed25519.PublicKey, kind strin
 	return out, nil
 }
 
-// PublishKey signs and stores the key record for the current prekey.
-// Run it at start and at least once per PrekeyPeriod.
-func (c *Client) PublishKey(ctx context.Context) error {
-	r, err := NewKeyRecord(c.cfg.Keys, c.cfg.Call.Now(), c.cfg.PrekeyPeriod)
-	if err != nil {
-		return err
-	}
-	as, err := c.each(ctx, c.me, KindPublishKey, func(shard.Member) any { return keyMsg{Record: r.raw} })
-	if err != nil {
-		return fmt.Errorf("mail: publish key: %w", err)
-	}
-	for _, a := range as {
-		if a.err == nil {
-			return nil
-		}
-	}
-	return fmt.Errorf("mail: publish key: %w", ErrUnavailable)
-}
-
 // KeyRecord fetches account's newest key record from its holders.
 func (c *Client) KeyRecord(ctx context.Context, account ed25519.PublicKey) (*SignedRecord, error) {
 	as, err := c.each(ctx, account, KindGetKey, func(shard.Member) any { return accountReq{Account: account} })
@@ -215,7 +221,7 @@ func (c *Client) Send(ctx context.Context, d Draft) (ID, int, error) {
 	if err != nil {
 		return ID{}, 0, err
 	}
-	now := c.cfg.Call.Now()
+	now := c.cfg.Clock()
 	l := Letter{Subject: d.Subject, Body: d.Body, Time: now, Attachments: append([]Attachment(nil), d.Stored...)}
 	for _, f := range d.Attachments {
 		a, err := c.PutAttachment(ctx, f)
@@ -343,30 +349,92 @@ type Message struct {
 }
 
 // Read fetches message id from a holder that has it (checked against its
-// ID) and opens it. A flagged message (Opened.Verified false) is returned
-// without error.
+// ID) and opens it. A message sealed to a prekey is re-sealed into the
+// owner's archive on the holders, so retiring the prekey later loses
+// nothing read (a failure to archive is not an error: the next read or
+// rotation tries again). A flagged message (Opened.Verified false) is
+// returned without error.
 func (c *Client) Read(ctx context.Context, id ID) (*Message, error) {
+	m, _, err := c.read(ctx, id, true)
+	return m, err
+}
+
+// read is Read; archived reports whether the message is in the archive
+// after it (or needs none: sealed to the long-term key).
+func (c *Client) read(ctx context.Context, id ID, archive bool) (*Message, bool, error) {
 	as, err := c.each(ctx, c.me, KindRead, func(m shard.Member) any {
 		return mailboxReq{Account: c.me, ID: id[:], Node: m.Key}
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	var sealed *readAnswer
 	for _, a := range as {
 		if a.err != nil {
 			continue
 		}
 		ra, err := decodeReadAnswer(a.b)
-		if err != nil || ID(sha256Sum(ra.Sealed)) != id {
+		if err != nil {
 			continue
 		}
-		o, err := OpenSealed(c.cfg.Keys, ra.Sealed, OpenOptions{Now: c.cfg.Call.Now(), Period: c.cfg.PrekeyPeriod, Retain: c.cfg.PrekeyRetain})
-		if err != nil {
-			return nil, fmt.Errorf("mail: message %x: %w", id[:6], err)
+		if ra.Archive != nil {
+			// An archived copy is the owner's own: prefer it.
+			ar, err := decodeArchive(ra.Archive)
+			if err != nil || ar.ID != id || !ar.Account.Equal(c.me) {
+				continue
+			}
+			o, err := openArchive(c.cfg.Keys, ar)
+			if err != nil {
+				return nil, false, fmt.Errorf("mail: message %x: %w", id[:6], err)
+			}
+			return &Message{ID: id, Received: ra.Received, Read: ra.Read, Opened: o}, true, nil
 		}
-		return &Message{ID: id, Received: ra.Received, Read: ra.Read, Opened: o}, nil
+		if sealed == nil && ID(sha256Sum(ra.Sealed)) == id {
+			sealed = ra
+		}
 	}
-	return nil, fmt.Errorf("%w: %x", ErrNotFound, id[:6])
+	if sealed == nil {
+		return nil, false, fmt.Errorf("%w: %x", ErrNotFound, id[:6])
+	}
+	s, err := DecodeSealed(sealed.Sealed)
+	if err != nil {
+		return nil, false, err
+	}
+	var prekeys []VaultPrekey
+	if s.Prekey && s.Version >= 2 {
+		if prekeys, err = c.vaultFor(ctx, s.PrekeyIndex); err != nil {
+			return nil, false, fmt.Errorf("mail: message %x: %w", id[:6], err)
+		}
+	}
+	o, inner, err := openSealed(c.cfg.Keys, sealed.Sealed, OpenOptions{Prekeys: prekeys, Now: c.cfg.Clock(), Period: c.cfg.PrekeyPeriod, Retain: c.cfg.PrekeyRetain})
+	if err != nil {
+		return nil, false, fmt.Errorf("mail: message %x: %w", id[:6], err)
+	}
+	done := !s.Prekey
+	if archive && s.Prekey {
+		done = c.archive(ctx, id, inner, false) == nil
+	}
+	clear(inner)
+	return &Message{ID: id, Received: sealed.Received, Read: sealed.Read, Opened: o}, done, nil
+}
+
+// archive re-seals a message's signed letter to the owner's archive and
+// stores it on the mailbox holders in place of the prekey-sealed bytes.
+func (c *Client) archive(ctx context.Context, id ID, inner []byte, longTerm bool) error {
+	raw, err := sealArchive(c.cfg.Keys, id, inner, longTerm, c.cfg.Clock())
+	if err != nil {
+		return err
+	}
+	as, err := c.each(ctx, c.me, KindArchive, func(shard.Member) any { return archiveReq{Archive: raw} })
+	if err != nil {
+		return fmt.Errorf("mail: archive: %w", err)
+	}
+	for _, a := range as {
+		if a.err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("mail: archive: %w", ErrUnavailable)
 }
 
 // Mark sets or clears the read mark on every holder that has the message.
@@ -392,7 +460,7 @@ func (c *Client) Delete(ctx context.Context, ids ...ID) error {
 	if len(ids) == 0 || len(ids) > MaxTombIDs {
 		return fmt.Errorf("mail: delete %d messages: between 1 and %d", len(ids), MaxTombIDs)
 	}
-	t, err := signTomb(c.cfg.Keys.Account, ids, c.cfg.Call.Now())
+	t, err := signTomb(c.cfg.Keys.Account, ids, c.cfg.Clock())
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,9 @@ var (
 	ErrNoKey = errors.New("mail: recipient has no key record")
 	// ErrNotFound: no such message in the mailbox.
 	ErrNotFound = errors.New("mail: no such message")
+	// ErrVaultConflict: another device rewrote the prekey vault at the
+	// same time, again and again; publish again later.
+	ErrVaultConflict = errors.New("mail: prekey vault changed concurrently")
 	// ErrUnavailable: no mailbox holder could be reached.
 	ErrUnavailable = errors.New("mail: mailbox holders unreachable")
 )
@@ -33,6 +36,9 @@ const (
 	CodeBadStamp cell.Code = "bad-stamp"
 	// CodeForged: a key record or tombstone not signed by its account.
 	CodeForged cell.Code = "forged"
+	// CodeStale: a key record or vault older than the one kept (a replay,
+	// or a lagging holder's copy).
+	CodeStale cell.Code = "stale"
 	// CodeMailboxFull: the mailbox holds MaxMessages already.
 	CodeMailboxFull cell.Code = "mailbox-full"
 )

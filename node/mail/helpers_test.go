@@ -3,189 +3,227 @@ package mail
 import (
 	"context"
 	"crypto/ed25519"
-	"io"
-	"log/slog"
-	"os"
-	"sync"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/borgios/borgios/node/cell"
+	"github.com/borgios/borgios/node/cell/celltest"
 	"github.com/borgios/borgios/node/identity"
 	"github.com/borgios/borgios/node/peertree"
 	"github.com/borgios/borgios/node/registry"
 	"github.com/borgios/borgios/node/shard"
-	"github.com/borgios/borgios/node/transport"
-	"github.com/borgios/borgios/node/wire"
 )
 
 const testNetwork = "mail-test"
 
-func quietLogger() *slog.Logger {
-	if os.Getenv("MAILDEBUG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+// testCall bounds one request: generous, since CI runs many packages'
+// tests at once under the race detector.
+var testCall = celltest.Scale(5 * time.Second)
 
-func nowMs() int64 { return time.Now().UnixMilli() }
+func nowMs() int64 { return celltest.NowMs() }
 
-func newKey(t testing.TB) ed25519.PrivateKey {
-	_, k, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+func newKey(t testing.TB) ed25519.PrivateKey { return celltest.NewKey(t) }
 
-// tnode is one test node on 127.0.0.1: QUIC transport, registry (the
-// membership view), shard cell and files cell, each with real data dirs.
+// tnode is one test node on 127.0.0.1: a celltest node running the
+// registry (the membership view), the shard cell and the mail cell, each
+// with real data dirs.
 type tnode struct {
-	key   ed25519.PrivateKey
-	tr    *transport.Transport
+	*celltest.Node
 	reg   *registry.Registry
+	regRT *cell.Runtime
 	shard *shard.Cell
 	mail  *Cell
-	rts   []*cell.Runtime
-	once  sync.Once
 }
 
-func (n *tnode) pub() ed25519.PublicKey { return n.key.Public().(ed25519.PublicKey) }
+func (n *tnode) pub() ed25519.PublicKey { return n.Pub() }
 
-func (n *tnode) member() peertree.Member {
-	var id peertree.NodeID
-	copy(id[:], n.pub())
-	return peertree.Member{ID: id, Addr: n.tr.Addr().String()}
-}
-
-func (n *tnode) target() cell.Target { return cell.Target{Key: n.pub(), Addr: n.tr.Addr().String()} }
+func (n *tnode) target() cell.Target { return n.Target() }
 
 // kill stops the node abruptly: the transport closes under running
 // requests and nothing says goodbye.
-func (n *tnode) kill() {
-	n.once.Do(func() {
-		n.tr.Close()
-		n.mail.Close()
-		n.shard.Close()
-		n.reg.Close()
-		for _, rt := range n.rts {
-			rt.Close()
-		}
-	})
+func (n *tnode) kill() { n.Kill() }
+
+func newNet(t testing.TB) *celltest.Network {
+	return celltest.New(t, celltest.Config{Network: testNetwork, DebugEnv: "MAILDEBUG",
+		Tree: peertree.Config{Heartbeat: testHeartbeat, MergeProbe: 10 * testHeartbeat}})
 }
 
-func startNode(t testing.TB, contacts ...*tnode) *tnode {
+func startNode(t testing.TB, net *celltest.Network, contacts ...*tnode) *tnode {
 	t.Helper()
-	key := newKey(t)
-	tr, err := transport.Listen(transport.Config{Key: key, ListenAddr: "127.0.0.1:0", Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
+	var cs []*celltest.Node
+	for _, c := range contacts {
+		cs = append(cs, c.Node)
 	}
-	host := cell.Host{Key: key, Network: testNetwork, Transport: tr, Now: nowMs, Logger: quietLogger(),
-		Verifier: wire.NewVerifier(wire.Config{Network: testNetwork, Now: nowMs})}
-	tree := peertree.Config{Heartbeat: testHeartbeat, MergeProbe: 10 * testHeartbeat}
-	reg, err := registry.New(registry.Config{Host: host, Interval: testInterval, TTL: testTTL, Tree: tree,
+	n := &tnode{Node: net.Add(cs...)}
+	reg, err := registry.New(registry.Config{Host: n.Host, Interval: testInterval, TTL: testTTL, Tree: net.Tree(),
 		Cells: func() []registry.CellRef {
 			return []registry.CellRef{{Name: "registry", Version: 1}, {Name: shard.DNA.Name, Version: shard.DNA.Version}, {Name: DNA.Name, Version: DNA.Version}}
 		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var opts cell.Options
-	for _, c := range contacts {
-		opts.Contacts = append(opts.Contacts, c.member())
-	}
-	n := &tnode{key: key, tr: tr, reg: reg}
-	start := func(typ cell.Type) *cell.Runtime {
-		typ.Tree = tree
-		rt, err := cell.Start(host, typ, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n.rts = append(n.rts, rt)
-		return rt
-	}
-	if err := reg.Attach(start(reg.Type())); err != nil {
+	n.reg, n.regRT = reg, n.Start(reg.Type())
+	if err := reg.Attach(n.regRT); err != nil {
 		t.Fatal(err)
 	}
-	if n.shard, err = shard.New(shard.Config{Host: host, Dir: t.TempDir(), Members: shard.RegistryMembers(reg), ScrubInterval: testScrub, CallTimeout: 5 * time.Second}); err != nil {
+	n.OnKill(reg.Close)
+	if n.shard, err = shard.New(shard.Config{Host: n.Host, Dir: t.TempDir(), Members: shard.RegistryMembers(reg), ScrubInterval: testScrub, CallTimeout: testCall}); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.shard.Attach(start(n.shard.Type())); err != nil {
+	if err := n.shard.Attach(n.Start(n.shard.Type())); err != nil {
 		t.Fatal(err)
 	}
-	if n.mail, err = New(Config{Host: host, Dir: t.TempDir(), Members: RegistryMembers(reg), SyncInterval: testSync, CallTimeout: 5 * time.Second, Difficulty: testDifficulty}); err != nil {
+	n.OnKill(n.shard.Close)
+	if n.mail, err = New(Config{Host: n.Host, Dir: t.TempDir(), Members: RegistryMembers(reg), SyncInterval: testSync, CallTimeout: testCall, Difficulty: testDifficulty}); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.mail.Attach(start(n.mail.Type())); err != nil {
+	if err := n.mail.Attach(n.Start(n.mail.Type())); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(n.kill)
+	n.OnKill(n.mail.Close)
 	return n
 }
 
+// startNetwork starts size nodes, each joining through the first and the
+// previous one, and waits only until the registry tree is connected:
+// every node's mail view lists at least itself and one other. Tests wait
+// for what they really need (waitHolders) rather than for every view to
+// list every node at one instant, which a starved node under -race on a
+// loaded machine can keep from ever holding.
 func startNetwork(t testing.TB, size int) []*tnode {
 	t.Helper()
-	nodes := []*tnode{startNode(t)}
+	net := newNet(t)
+	nodes := []*tnode{startNode(t, net)}
 	for i := 1; i < size; i++ {
-		nodes = append(nodes, startNode(t, nodes[0], nodes[i-1]))
+		nodes = append(nodes, startNode(t, net, nodes[0], nodes[i-1]))
 	}
-	waitMembers(t, nodes, size)
 	return nodes
 }
 
-// waitMembers waits until every node's files view lists exactly want
-// members.
-func waitMembers(t testing.TB, nodes []*tnode, want int) {
-	t.Helper()
-	waitFor(t, 120*time.Second, func() bool {
+// holders are the live test nodes that should keep account's mailbox:
+// the top k by rendezvous hashing over every live node.
+func holdersOf(nodes []*tnode, account ed25519.PublicKey) []*tnode {
+	var all []shard.Member
+	for _, n := range nodes {
+		if !n.Killed() {
+			all = append(all, shard.Member{Key: n.pub(), Addr: n.Addr()})
+		}
+	}
+	var out []*tnode
+	for _, m := range shard.Holders(MailboxID(account), all, shard.DefaultK) {
 		for _, n := range nodes {
-			ms, _ := RegistryMembers(n.reg).Members(context.Background())
-			sms, _ := shard.RegistryMembers(n.reg).Members(context.Background())
-			if len(ms) != want || len(sms) != want {
+			if n.pub().Equal(m.Key) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// waitHolders waits until the mail view of every node in views ranks
+// the true holders of each account's mailbox on top (what a client asking
+// those registries, and the holders' sync, need to agree on). Nodes
+// missing from a view below the holders do not matter.
+func waitHolders(t testing.TB, nodes, views []*tnode, accounts ...ed25519.PublicKey) {
+	t.Helper()
+	var last string
+	celltest.Eventually(t, 0, func() bool {
+		for _, acct := range accounts {
+			want := holdersOf(nodes, acct)
+			for _, v := range views {
+				if v.Killed() {
+					continue
+				}
+				ms, _ := RegistryMembers(v.reg).Members(context.Background())
+				got := shard.Holders(MailboxID(acct), ms, shard.DefaultK)
+				ok := len(got) == len(want)
+				for i := 0; ok && i < len(got); i++ {
+					ok = got[i].Key.Equal(want[i].pub())
+				}
+				if !ok {
+					last = viewsOf(nodes)
+					return false
+				}
+			}
+		}
+		return true
+	}, "the views agree on the mailbox holders (last: %v)", celltest.Lazy(func() string { return last }))
+}
+
+// viewsOf describes every node's mail view and registry tree, by node
+// number, for failure messages.
+func viewsOf(nodes []*tnode) string {
+	num := func(k ed25519.PublicKey) string {
+		for j, o := range nodes {
+			if o.pub().Equal(k) {
+				return fmt.Sprint(j)
+			}
+		}
+		return "?"
+	}
+	out := ""
+	for i, n := range nodes {
+		if n.Killed() {
+			out += fmt.Sprintf("%d: killed; ", i)
+			continue
+		}
+		ms, _ := RegistryMembers(n.reg).Members(context.Background())
+		s := ""
+		for _, m := range ms {
+			s += num(m.Key)
+		}
+		v := n.regRT.View()
+		out += fmt.Sprintf("%d: view [%s] tree %s pos %d size %d root %.8s; ", i, s, v.Status, v.Position, v.Size, v.Root.Key)
+	}
+	return out
+}
+
+// waitShards waits until the shard views of views list at least k nodes,
+// so an attachment can be placed.
+func waitShards(t testing.TB, views []*tnode, k int) {
+	t.Helper()
+	celltest.Eventually(t, 0, func() bool {
+		for _, v := range views {
+			if ms, _ := shard.RegistryMembers(v.reg).Members(context.Background()); len(ms) < k {
 				return false
 			}
 		}
 		return true
-	}, "every node sees %d members", want)
+	}, "the shard views list %d nodes", k)
 }
 
 func waitFor(t testing.TB, limit time.Duration, cond func() bool, what string, args ...any) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting until "+what, append([]any{limit}, args...)...)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	celltest.Eventually(t, limit, cond, what, args...)
+}
+
+// clientOptions tune newClientWith.
+type clientOptions struct {
+	// clock is the client's network time for prekeys (default the system
+	// clock); the request envelopes always carry the real time.
+	clock func() int64
 }
 
 // newClient is a conduit: its own transport, the account key for
 // requests, and registries of the network for its membership views.
 func newClient(t testing.TB, k *identity.Keys, regs ...*tnode) *Client {
+	return newClientWith(t, k, clientOptions{}, regs...)
+}
+
+func newClientWith(t testing.TB, k *identity.Keys, o clientOptions, regs ...*tnode) *Client {
 	t.Helper()
-	tr, err := transport.Listen(transport.Config{Key: newKey(t), ListenAddr: "127.0.0.1:0", Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tr.Close() })
-	call := &cell.Client{Transport: tr, Key: k.Account, Network: testNetwork, Now: nowMs,
-		Verifier: wire.NewVerifier(wire.Config{Network: testNetwork, Now: nowMs})}
+	call := celltest.New(t, celltest.Config{Network: testNetwork}).Client(k.Account)
 	var targets []cell.Target
 	for _, n := range regs {
 		targets = append(targets, n.target())
 	}
 	c, err := NewClient(ClientConfig{Call: call, Keys: k, Members: RemoteMembers(call, targets),
-		ShardMembers: shard.RemoteMembers(call, targets), Difficulty: testDifficulty, CallTimeout: 5 * time.Second})
+		ShardMembers: shard.RemoteMembers(call, targets), Difficulty: testDifficulty, CallTimeout: testCall, Clock: o.clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
-func testKeys(t testing.TB) *identity.Keys {
-	t.Helper()
-	k, _ := keysFor(t)
-	return k
-}
+func testKeys(t testing.TB) *identity.Keys { return celltest.Keys(t) }

@@ -14,19 +14,20 @@ import (
 	"github.com/borgios/borgios/node/wire"
 )
 
-// RecordVersion is the current key record format.
-const RecordVersion = 1
+// RecordVersion is the current key record format: 2 names a random
+// prekey kept in the owner's vault (1 named a prekey derived from the
+// phrase; such records are no longer accepted).
+const RecordVersion = 2
 
 // MaxRecordSize bounds a signed key record.
 const MaxRecordSize = 1024
 
-// DefaultPrekeyPeriod is how long one prekey is current: its index is the
-// network time divided by the period, so every device of the person
-// derives the same prekey without keeping state.
+// DefaultPrekeyPeriod is how long one prekey is current: the client
+// publishing after that creates a new one.
 const DefaultPrekeyPeriod int64 = 7 * 24 * 3600 * 1000
 
-// DefaultPrekeyRetain is how many past periods' prekeys a client still
-// derives to open mail; older ones are "deleted" (see SECURITY.md).
+// DefaultPrekeyRetain is how many past periods' legacy (derived,
+// SealedVersion 1) prekeys a client still derives to open old mail.
 const DefaultPrekeyRetain = 8
 
 const (
@@ -36,14 +37,15 @@ const (
 )
 
 // KeyRecord is what a sender needs to seal to an account: its long-term
-// X25519 key and its current signed prekey.
+// X25519 key and its current prekey, signed by the account key.
 type KeyRecord struct {
 	Version int `cbor:"1,keyasint"`
 	// Account is the owner's Ed25519 account key; it signs the record.
 	Account []byte `cbor:"2,keyasint"`
 	// X25519 is the long-term key (identity.Keys.X25519Public).
 	X25519 []byte `cbor:"3,keyasint"`
-	// Prekey is the X25519 public prekey of index PrekeyIndex.
+	// Prekey is the X25519 public key of the random prekey PrekeyIndex
+	// (a serial number), whose secret is in the owner's vault.
 	Prekey      []byte `cbor:"4,keyasint"`
 	PrekeyIndex uint64 `cbor:"5,keyasint"`
 	// PrekeyExpiry (network ms): senders fall back to the long-term key
@@ -67,10 +69,9 @@ type SignedRecord struct {
 // Raw is the signed bytes, as stored and sent.
 func (r *SignedRecord) Raw() []byte { return r.raw }
 
-// PrekeyPrivate derives prekey index's private key from the X25519 root
-// (HKDF-SHA256, the account as salt): deterministic, so a restore from the
-// phrase reads mail sealed to any prekey the client still derives.
-func PrekeyPrivate(keys *identity.Keys, index uint64) *ecdh.PrivateKey {
+// legacyPrekey derives a version-1 (phrase-derived) prekey, to open mail
+// sealed before random prekeys: HKDF-SHA256 over the X25519 root.
+func legacyPrekey(keys *identity.Keys, index uint64) *ecdh.PrivateKey {
 	info := binary.BigEndian.AppendUint64([]byte(prekeyInfo), index)
 	k, err := hkdf.Key(sha256.New, keys.X25519Private[:], keys.Account.Public().(ed25519.PublicKey), string(info), 32)
 	if err != nil {
@@ -83,7 +84,7 @@ func PrekeyPrivate(keys *identity.Keys, index uint64) *ecdh.PrivateKey {
 	return priv
 }
 
-// PrekeyIndex is the prekey index current at network time now.
+// PrekeyIndex is the legacy prekey index current at network time now.
 func PrekeyIndex(now, period int64) uint64 {
 	if now < 0 || period <= 0 {
 		return 0
@@ -91,18 +92,17 @@ func PrekeyIndex(now, period int64) uint64 {
 	return uint64(now / period)
 }
 
-// NewKeyRecord signs the record for the prekey current at now; it expires
-// two periods after its start, so one missed rotation does not push
-// senders to the long-term key.
-func NewKeyRecord(keys *identity.Keys, now, period int64) (*SignedRecord, error) {
-	if period <= 0 {
-		period = DefaultPrekeyPeriod
+// NewKeyRecord signs the record publishing prekey p until expiry (network
+// ms; senders fall back to the long-term key after it).
+func NewKeyRecord(keys *identity.Keys, p VaultPrekey, expiry, now int64) (*SignedRecord, error) {
+	pub := p.Public()
+	if pub == nil || p.Index == 0 {
+		return nil, fmt.Errorf("mail: sign key record: bad prekey")
 	}
-	idx := PrekeyIndex(now, period)
 	r := KeyRecord{
-		Version: RecordVersion, Account: keys.Account.Public().(ed25519.PublicKey),
-		X25519: bytes.Clone(keys.X25519Public[:]), Prekey: PrekeyPrivate(keys, idx).PublicKey().Bytes(),
-		PrekeyIndex: idx, PrekeyExpiry: (int64(idx) + 2) * period, Time: now,
+		Version: RecordVersion, Account: keys.AccountPublic(),
+		X25519: bytes.Clone(keys.X25519Public[:]), Prekey: pub,
+		PrekeyIndex: p.Index, PrekeyExpiry: expiry, Time: now,
 	}
 	body, err := wire.Marshal(r)
 	if err != nil {
@@ -129,7 +129,7 @@ func VerifyRecord(raw []byte) (*SignedRecord, error) {
 	if err := wire.Unmarshal(s.Body, &r); err != nil {
 		return nil, fmt.Errorf("%w: key record body: %v", ErrMalformed, err)
 	}
-	if r.Version != RecordVersion || len(r.Account) != ed25519.PublicKeySize || len(r.X25519) != 32 || len(r.Prekey) != 32 || len(s.Sig) != ed25519.SignatureSize {
+	if r.Version != RecordVersion || len(r.Account) != ed25519.PublicKeySize || len(r.X25519) != 32 || len(r.Prekey) != 32 || r.PrekeyIndex == 0 || len(s.Sig) != ed25519.SignatureSize {
 		return nil, fmt.Errorf("%w: key record fields", ErrMalformed)
 	}
 	if !ed25519.Verify(r.Account, append([]byte(recordSigDomain), s.Body...), s.Sig) {

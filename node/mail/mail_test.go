@@ -13,26 +13,28 @@ import (
 	"github.com/borgios/borgios/node/wire"
 )
 
-// holders are the test nodes that keep account's mailbox.
-func holdersOf(t *testing.T, nodes []*tnode, account ed25519.PublicKey) []*tnode {
-	ms, _ := RegistryMembers(nodes[0].reg).Members(context.Background())
-	var out []*tnode
-	for _, m := range shard.Holders(MailboxID(account), ms, shard.DefaultK) {
-		for _, n := range nodes {
-			if n.pub().Equal(m.Key) {
-				out = append(out, n)
-			}
-		}
-	}
-	return out
+// TestMail runs every network test of the package on one network of five
+// nodes (starting one is most of a test's time under -race); each part
+// uses accounts of its own. The part that kills a node runs last.
+func TestMail(t *testing.T) {
+	nodes := startNetwork(t, 5)
+	t.Run("EndToEnd", func(t *testing.T) { testEndToEnd(t, nodes) })
+	t.Run("RestoreReadsCurrentPrekey", func(t *testing.T) { testRestoreReadsCurrentPrekey(t, nodes) })
+	t.Run("RetiredPrekeyIsGone", func(t *testing.T) { testRetiredPrekeyIsGone(t, nodes) })
+	t.Run("ForgedAndReplayedRefused", func(t *testing.T) { testForgedAndReplayedRefused(t, nodes) })
+	t.Run("SurvivesHolderLoss", func(t *testing.T) { testSurvivesHolderLoss(t, nodes) })
 }
 
-func TestMailEndToEnd(t *testing.T) {
+func testEndToEnd(t *testing.T, nodes []*tnode) {
 	ctx := context.Background()
-	nodes := startNetwork(t, 5)
 	ka := testKeys(t)
 	m, _ := identity.NewMnemonic()
 	kb, _ := identity.KeysFromMnemonic(m, "")
+	// What this test needs: the registries the clients ask and every
+	// node's sync agree on who holds B's mailbox, and attachments can be
+	// placed.
+	waitHolders(t, nodes, nodes, kb.AccountPublic())
+	waitShards(t, nodes[:3], shard.DefaultK)
 	a, b := newClient(t, ka, nodes[0]), newClient(t, kb, nodes[1])
 	if err := b.PublishKey(ctx); err != nil {
 		t.Fatal(err)
@@ -77,7 +79,7 @@ func TestMailEndToEnd(t *testing.T) {
 		t.Fatal("third key read B's mail")
 	}
 	tm, _ := signTomb(kc.Account, []ID{id}, nowMs())
-	h := holdersOf(t, nodes, c.me)[0]
+	h := holdersOf(nodes, c.me)[0]
 	payload, _ := wire.Marshal(deleteReq{Tomb: tm})
 	// C's own tombstone only ever names C's mailbox.
 	c.cfg.Call.Call(ctx, h.target(), DNA, KindDelete, payload)
@@ -97,7 +99,7 @@ func TestMailEndToEnd(t *testing.T) {
 	// Any holder but h: membership may shift under load between two
 	// rankings, so pick by key rather than by rank.
 	var other *tnode
-	for _, n := range holdersOf(t, nodes, c.me) {
+	for _, n := range holdersOf(nodes, c.me) {
 		if !n.pub().Equal(h.pub()) {
 			other = n
 			break
@@ -154,12 +156,12 @@ func mustMarshal(t *testing.T, v any) []byte {
 	return b
 }
 
-func TestMailSurvivesHolderLoss(t *testing.T) {
+func testSurvivesHolderLoss(t *testing.T, nodes []*tnode) {
 	ctx := context.Background()
-	nodes := startNetwork(t, 5)
 	ka, kb := testKeys(t), testKeys(t)
 	to := kb.Account.Public().(ed25519.PublicKey)
-	hs := holdersOf(t, nodes, to)
+	waitHolders(t, nodes, nodes, to)
+	hs := holdersOf(nodes, to)
 	var entry *tnode
 	for _, n := range nodes {
 		if n != hs[0] {

@@ -23,8 +23,18 @@ const (
 	KindRead   = "read"
 	KindMark   = "mark"
 	KindDelete = "delete"
+	// KindPutVault: the owner's signed, sealed prekey vault (the highest
+	// version wins; a lower one is refused as stale).
+	KindPutVault = "put-vault"
+	// KindGetVault: the vault, to the owner only (fresh signed request
+	// addressed to this holder, as list and read).
+	KindGetVault = "get-vault"
+	// KindArchive: the owner replaces a message sealed to a prekey with
+	// its owner-signed archived copy.
+	KindArchive = "archive"
 	// KindSync: replication between holders; carries only self-verifying
-	// items (signed records, stamped messages, signed tombstones).
+	// items (signed records and vaults, stamped or owner-archived
+	// messages, signed tombstones).
 	KindSync = "sync"
 )
 
@@ -69,10 +79,21 @@ type listAnswer struct {
 	Entries []Entry `cbor:"1,keyasint"`
 }
 
+// readAnswer carries the message as sealed by its sender, or (after the
+// owner read it) its archived copy.
 type readAnswer struct {
-	Sealed   []byte `cbor:"1,keyasint"`
+	Sealed   []byte `cbor:"1,keyasint,omitempty"`
 	Received int64  `cbor:"2,keyasint"`
 	Read     bool   `cbor:"3,keyasint"`
+	Archive  []byte `cbor:"4,keyasint,omitempty"`
+}
+
+type vaultMsg struct {
+	Vault []byte `cbor:"1,keyasint"`
+}
+
+type archiveReq struct {
+	Archive []byte `cbor:"1,keyasint"`
 }
 
 type syncMsg struct {
@@ -82,6 +103,8 @@ type syncMsg struct {
 	Received int64  `cbor:"4,keyasint,omitempty"`
 	Read     bool   `cbor:"5,keyasint,omitempty"`
 	Tomb     []byte `cbor:"6,keyasint,omitempty"`
+	Vault    []byte `cbor:"7,keyasint,omitempty"`
+	Archive  []byte `cbor:"8,keyasint,omitempty"`
 }
 
 type tombBody struct {
@@ -213,8 +236,29 @@ func decodeReadAnswer(b []byte) (*readAnswer, error) {
 	if err := wire.Unmarshal(b, &a); err != nil {
 		return nil, fmt.Errorf("%w: read answer: %v", ErrMalformed, err)
 	}
-	if _, err := DecodeSealed(a.Sealed); err != nil {
-		return nil, err
+	if (a.Sealed == nil) == (a.Archive == nil) {
+		return nil, fmt.Errorf("%w: read answer carries %s", ErrMalformed, "neither or both of sealed and archived")
+	}
+	if a.Sealed != nil {
+		if _, err := DecodeSealed(a.Sealed); err != nil {
+			return nil, err
+		}
 	}
 	return &a, nil
+}
+
+func decodeVaultMsg(b []byte) (*SignedVault, error) {
+	var m vaultMsg
+	if err := wire.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: vault message: %v", ErrMalformed, err)
+	}
+	return VerifyVault(m.Vault)
+}
+
+func decodeArchiveReq(b []byte) (*archived, error) {
+	var r archiveReq
+	if err := wire.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%w: archive request: %v", ErrMalformed, err)
+	}
+	return decodeArchive(r.Archive)
 }

@@ -17,8 +17,10 @@ import (
 	"github.com/borgios/borgios/node/wire"
 )
 
-// SealedVersion is the current sealed message format.
-const SealedVersion = 1
+// SealedVersion is the current sealed message format: 2 seals to a random
+// prekey from the recipient's vault (1, still opened, to a prekey derived
+// from the phrase).
+const SealedVersion = 2
 
 // MaxSealedSize bounds a sealed message: text plus attachment references;
 // attachment contents live in the shard store.
@@ -39,7 +41,8 @@ type Sealed struct {
 	Version int    `cbor:"1,keyasint"`
 	To      []byte `cbor:"2,keyasint"`
 	// Prekey says the message is sealed to prekey PrekeyIndex; false means
-	// the long-term key (no forward secrecy).
+	// the long-term key (no forward secrecy: the recipient had published
+	// no valid prekey).
 	Prekey      bool   `cbor:"3,keyasint"`
 	PrekeyIndex uint64 `cbor:"4,keyasint"`
 	Ephemeral   []byte `cbor:"5,keyasint"`
@@ -67,6 +70,9 @@ type Letter struct {
 	Attachments []Attachment `cbor:"5,keyasint"`
 	// Time is the sender's network time (Unix ms).
 	Time int64 `cbor:"6,keyasint"`
+	// NoPrekey: the sender found no valid prekey for the recipient and
+	// sealed to their long-term key; the recipient's client shows it.
+	NoPrekey bool `cbor:"7,keyasint,omitempty"`
 }
 
 type signedLetter struct {
@@ -78,10 +84,11 @@ type signedLetter struct {
 // here: To binds the signature to this recipient, so a recipient cannot
 // re-seal a signed letter to a third party as if it were sent to them)
 // and seals it to rec: its prekey unless expired at now, else its
-// long-term key.
+// long-term key, which the letter then says (NoPrekey).
 func SealLetter(sender ed25519.PrivateKey, rec *SignedRecord, l Letter, now int64) ([]byte, ID, error) {
 	l.From = sender.Public().(ed25519.PublicKey)
 	l.To = bytes.Clone(rec.Account)
+	l.NoPrekey = now >= rec.PrekeyExpiry
 	body, err := wire.Marshal(l)
 	if err != nil {
 		return nil, ID{}, fmt.Errorf("mail: seal: %w", err)
@@ -141,9 +148,13 @@ func sealAEAD(shared, eph, to []byte) interface {
 	return aead
 }
 
-// ad authenticates everything outside the ciphertext.
+// ad authenticates everything outside the ciphertext (version 1 did not
+// include the version).
 func (s *Sealed) ad() []byte {
 	b := append([]byte(sealInfo), s.To...)
+	if s.Version >= 2 {
+		b = append(b, byte(s.Version))
+	}
 	if s.Prekey {
 		b = append(b, 1)
 	} else {
@@ -162,12 +173,12 @@ func DecodeSealed(raw []byte) (*Sealed, error) {
 	if err := wire.Unmarshal(raw, &s); err != nil {
 		return nil, fmt.Errorf("%w: sealed message: %v", ErrMalformed, err)
 	}
-	if s.Version != SealedVersion || len(s.To) != ed25519.PublicKeySize || len(s.Ephemeral) != 32 ||
+	if (s.Version != SealedVersion && s.Version != 1) || len(s.To) != ed25519.PublicKeySize || len(s.Ephemeral) != 32 ||
 		len(s.Nonce) != chacha20poly1305.NonceSizeX || len(s.Ciphertext) < chacha20poly1305.Overhead {
 		return nil, fmt.Errorf("%w: sealed message fields", ErrMalformed)
 	}
-	if !s.Prekey && s.PrekeyIndex != 0 {
-		return nil, fmt.Errorf("%w: prekey index without prekey", ErrMalformed)
+	if !s.Prekey && s.PrekeyIndex != 0 || s.Version >= 2 && s.Prekey && s.PrekeyIndex == 0 {
+		return nil, fmt.Errorf("%w: prekey index", ErrMalformed)
 	}
 	return &s, nil
 }
@@ -180,31 +191,47 @@ type Opened struct {
 	// the From as its author.
 	Verified bool
 	Problem  string
+	// LongTerm: sealed to the long-term key, without forward secrecy
+	// (the sender found no valid prekey of ours); show it.
+	LongTerm bool
+	// Archived: read from the owner's archive (re-sealed after the first
+	// read), not from the sender's seal.
+	Archived bool
 }
 
-// OpenOptions says which prekeys the reader still derives.
+// OpenOptions says which prekeys the reader holds.
 type OpenOptions struct {
-	// Now and Period give the current prekey index; Retain is how many
-	// periods back prekeys are still derived (DefaultPrekeyRetain). A
-	// message sealed to an older prekey no longer opens.
+	// Prekeys are the live prekeys from the owner's vault; a message
+	// sealed to a retired one no longer opens.
+	Prekeys []VaultPrekey
+	// Now, Period and Retain bound the legacy (version 1) prekeys still
+	// derived: Retain periods back from Now's (DefaultPrekeyRetain).
 	Now, Period int64
 	Retain      uint64
 }
 
 // OpenSealed decrypts a sealed message with keys and verifies the
-// sender's inner signature. A decryption failure is ErrCannotOpen; a bad
-// or mismatched signature still returns the letter, flagged.
+// sender's inner signature. A decryption failure (ErrCannotOpen: a
+// retired prekey, tampering) is an error; a bad or mismatched signature
+// still returns the letter, flagged.
 func OpenSealed(keys *identity.Keys, raw []byte, o OpenOptions) (*Opened, error) {
+	op, _, err := openSealed(keys, raw, o)
+	return op, err
+}
+
+// openSealed also returns the inner signed letter, for the archive.
+func openSealed(keys *identity.Keys, raw []byte, o OpenOptions) (*Opened, []byte, error) {
 	s, err := DecodeSealed(raw)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	me := keys.Account.Public().(ed25519.PublicKey)
+	me := keys.AccountPublic()
 	if !bytes.Equal(s.To, me) {
-		return nil, ErrNotForMe
+		return nil, nil, ErrNotForMe
 	}
-	var priv *ecdh.PrivateKey
-	if s.Prekey {
+	var privs []*ecdh.PrivateKey
+	switch {
+	case s.Prekey && s.Version == 1:
 		if o.Period <= 0 {
 			o.Period = DefaultPrekeyPeriod
 		}
@@ -214,27 +241,52 @@ func OpenSealed(keys *identity.Keys, raw []byte, o OpenOptions) (*Opened, error)
 		cur := PrekeyIndex(o.Now, o.Period)
 		// Indexes a little ahead are allowed: a clock behind the sender's.
 		if s.PrekeyIndex+o.Retain < cur || s.PrekeyIndex > cur+2 {
-			return nil, fmt.Errorf("%w: prekey %d is outside the retained range around %d", ErrCannotOpen, s.PrekeyIndex, cur)
+			return nil, nil, fmt.Errorf("%w: legacy prekey %d is outside the retained range around %d", ErrCannotOpen, s.PrekeyIndex, cur)
 		}
-		priv = PrekeyPrivate(keys, s.PrekeyIndex)
-	} else {
-		if priv, err = ecdh.X25519().NewPrivateKey(keys.X25519Private[:]); err != nil {
-			return nil, fmt.Errorf("mail: open: %w", err)
+		privs = append(privs, legacyPrekey(keys, s.PrekeyIndex))
+	case s.Prekey:
+		// Two devices rotating at once may both have made this index.
+		for _, p := range o.Prekeys {
+			if p.Index == s.PrekeyIndex {
+				if k, err := ecdh.X25519().NewPrivateKey(p.Private); err == nil {
+					privs = append(privs, k)
+				}
+			}
 		}
+		if len(privs) == 0 {
+			return nil, nil, fmt.Errorf("%w: prekey %d is not in the vault (retired)", ErrCannotOpen, s.PrekeyIndex)
+		}
+	default:
+		k, err := ecdh.X25519().NewPrivateKey(keys.X25519Private[:])
+		if err != nil {
+			return nil, nil, fmt.Errorf("mail: open: %w", err)
+		}
+		privs = append(privs, k)
 	}
 	eph, err := ecdh.X25519().NewPublicKey(s.Ephemeral)
 	if err != nil {
-		return nil, fmt.Errorf("%w: ephemeral key: %v", ErrCannotOpen, err)
+		return nil, nil, fmt.Errorf("%w: ephemeral key: %v", ErrCannotOpen, err)
 	}
-	shared, err := priv.ECDH(eph)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCannotOpen, err)
+	var lastErr error
+	for _, priv := range privs {
+		shared, err := priv.ECDH(eph)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		inner, err := sealAEAD(shared, s.Ephemeral, priv.PublicKey().Bytes()).Open(nil, s.Nonce, s.Ciphertext, s.ad())
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		op, err := openInner(inner, me)
+		if err != nil {
+			return nil, nil, err
+		}
+		op.LongTerm = !s.Prekey
+		return op, inner, nil
 	}
-	inner, err := sealAEAD(shared, s.Ephemeral, priv.PublicKey().Bytes()).Open(nil, s.Nonce, s.Ciphertext, s.ad())
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCannotOpen, err)
-	}
-	return openInner(inner, me)
+	return nil, nil, fmt.Errorf("%w: %v", ErrCannotOpen, lastErr)
 }
 
 func openInner(inner []byte, me ed25519.PublicKey) (*Opened, error) {
