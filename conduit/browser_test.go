@@ -375,7 +375,7 @@ func startBrowser(t *testing.T) *browserHarness {
 	})
 	ctx := browser
 	// Only a guard against a hung browser; nothing here is timed.
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	t.Cleanup(cancel)
 
 	problems := &browserProblems{}

@@ -177,9 +177,11 @@ func (s *Server) wallet(ctx context.Context) (walletJSON, error) {
 	}
 	out.Earnings = []earningJSON{}
 	for _, it := range items {
-		if it.Kind == "incoming" && bytes.Equal(it.Counterparty, ledger.Treasury[:]) {
-			// A payout from the treasury is a reward for a node's work;
-			// its certificate (verified) names the node and the work.
+		if it.Kind == "earned" || (it.Kind == "incoming" && bytes.Equal(it.Counterparty, ledger.Treasury[:])) {
+			// A reward for a node's work (older nodes report it as a
+			// payout from the treasury). The history is only what one
+			// node says; the certificate, verified against the genesis,
+			// is what names the node, the work and the amount shown.
 			e, err := s.earning(ctx, ws, it)
 			if err != nil {
 				s.log.Warn("conduit: wallet: reward certificate", "err", err)
