@@ -156,9 +156,10 @@ type balanceOutput struct {
 
 type pendingOutput struct {
 	Hash   string        `json:"hash"`
-	From   string        `json:"from"` // for earnings: the node whose work earned it
+	From   string        `json:"from"` // the treasury for earnings
 	Amount ledger.Amount `json:"amount"`
 	Work   string        `json:"work,omitempty"` // "storage" or "delivery" for earnings
+	Node   string        `json:"node,omitempty"` // the node whose work earned it
 }
 
 func walletBalance(ctx context.Context, w *walletCtx, args []string) error {
@@ -180,7 +181,11 @@ func walletBalance(ctx context.Context, w *walletCtx, args []string) error {
 	for _, p := range info.Pending {
 		var from ledger.AccountID
 		copy(from[:], p.From)
-		o.Pending = append(o.Pending, pendingOutput{Hash: hex.EncodeToString(p.Hash), From: address(from), Amount: ledger.Amount(p.Amount), Work: p.Work})
+		po := pendingOutput{Hash: hex.EncodeToString(p.Hash), From: address(from), Amount: ledger.Amount(p.Amount), Work: p.Work}
+		if len(p.Node) == ed25519.PublicKeySize {
+			po.Node = address(ledger.AccountID(p.Node))
+		}
+		o.Pending = append(o.Pending, po)
 	}
 	if w.json {
 		return writeJSON(w.out, o)
@@ -191,7 +196,7 @@ func walletBalance(ctx context.Context, w *walletCtx, args []string) error {
 	}
 	for _, p := range o.Pending {
 		if p.Work != "" {
-			fmt.Fprintf(w.out, "Waiting: %s shells earned for %s by node %s (run 'borgios wallet receive')\n", p.Amount, p.Work, p.From)
+			fmt.Fprintf(w.out, "Waiting: %s shells earned for %s by node %s (run 'borgios wallet receive')\n", p.Amount, p.Work, p.Node)
 			continue
 		}
 		fmt.Fprintf(w.out, "Waiting: %s shells from %s (run 'borgios wallet receive')\n", p.Amount, p.From)
@@ -281,13 +286,12 @@ func walletHistory(ctx context.Context, w *walletCtx, _ []string) error {
 			if it.Credited {
 				state = "credited"
 			}
-			fmt.Fprintf(w.out, "   incoming %s from %s (%s)\n", ledger.Amount(it.Amount), who, state)
-		case "earned":
-			state := "waiting"
-			if it.Credited {
-				state = "credited"
+			if it.Work != "" && len(it.Node) == ed25519.PublicKeySize {
+				// A reward: the treasury pays, the node did the work.
+				fmt.Fprintf(w.out, "   earned   %s for %s by node %s (%s)\n", ledger.Amount(it.Amount), it.Work, address(ledger.AccountID(it.Node)), state)
+				continue
 			}
-			fmt.Fprintf(w.out, "   earned   %s for %s by node %s (%s)\n", ledger.Amount(it.Amount), it.Work, who, state)
+			fmt.Fprintf(w.out, "   incoming %s from %s (%s)\n", ledger.Amount(it.Amount), who, state)
 		case "reward":
 			fmt.Fprintf(w.out, "#%d claimed  %s for %s, paid to %s\n", it.Seq, ledger.Amount(it.Amount), it.Work, who)
 		default:

@@ -91,11 +91,13 @@ type accountRequest struct {
 // its chain has not credited yet.
 type PendingSend struct {
 	Hash   []byte `cbor:"1,keyasint" json:"hash"`
-	From   []byte `cbor:"2,keyasint" json:"from"` // for earnings: the node that did the work
+	From   []byte `cbor:"2,keyasint" json:"from"` // the treasury for earnings
 	Amount uint64 `cbor:"3,keyasint" json:"amount"`
 	// Work is "storage" or "delivery" for a reward paid by the treasury
-	// for a node's verified work; empty for a send.
+	// for a node's verified work, and Node the node that did it; empty for
+	// a send.
 	Work string `cbor:"4,keyasint,omitempty" json:"work,omitempty"`
+	Node []byte `cbor:"5,keyasint,omitempty" json:"node,omitempty"`
 }
 
 type accountAnswer struct {
@@ -135,14 +137,16 @@ type historyRequest struct {
 type HistoryItem struct {
 	Hash         []byte `cbor:"1,keyasint" json:"hash"`
 	Seq          uint64 `cbor:"2,keyasint" json:"seq"`
-	Kind         string `cbor:"3,keyasint" json:"kind"` // send, receive, incoming, earned, reward, lane-open, ...
+	Kind         string `cbor:"3,keyasint" json:"kind"` // send, receive, incoming, reward, lane-open, ...
 	Counterparty []byte `cbor:"4,keyasint,omitempty" json:"counterparty,omitempty"`
 	Amount       uint64 `cbor:"5,keyasint" json:"amount"`
 	Fee          uint64 `cbor:"6,keyasint,omitempty" json:"fee,omitempty"`
 	Credited     bool   `cbor:"7,keyasint,omitempty" json:"credited,omitempty"`
-	// Work is, for kind "earned" (a reward paid to this owner account) and
-	// "reward" (the claim on a node's chain), "storage" or "delivery".
+	// Work is "storage" or "delivery" for an incoming reward (Counterparty
+	// is then the treasury and Node the node whose work earned it) and for
+	// a "reward" block on a node's own chain.
 	Work string `cbor:"8,keyasint,omitempty" json:"work,omitempty"`
+	Node []byte `cbor:"9,keyasint,omitempty" json:"node,omitempty"`
 }
 
 type historyAnswer struct {

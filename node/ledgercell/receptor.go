@@ -155,8 +155,9 @@ func (c *Cell) account(a ledger.AccountID, pending bool) accountAnswer {
 			if !ok || s.Credited {
 				continue
 			}
-			from, work := c.creditSource(h, s)
-			ans.Pending = append(ans.Pending, PendingSend{Hash: append([]byte(nil), h[:]...), From: from, Amount: uint64(s.Amount), Work: work})
+			node, work := c.rewardSource(h)
+			ans.Pending = append(ans.Pending, PendingSend{Hash: append([]byte(nil), h[:]...), From: append([]byte(nil), s.From[:]...),
+				Amount: uint64(s.Amount), Work: work, Node: node})
 			if len(ans.Pending) == maxPending {
 				break
 			}
@@ -273,13 +274,9 @@ func (c *Cell) handleHistory(_ context.Context, req *cell.Request) ([]byte, erro
 	credits := c.credits[a]
 	for i := len(credits) - 1; i >= 0 && len(items) < 2*q.Limit; i-- {
 		s, _ := c.led.Send(credits[i])
-		from, work := c.creditSource(credits[i], s)
-		kind := "incoming"
-		if work != "" {
-			kind = "earned"
-		}
-		items = append(items, HistoryItem{Hash: append([]byte(nil), credits[i][:]...), Kind: kind,
-			Counterparty: from, Amount: uint64(s.Amount), Credited: s.Credited, Work: work})
+		node, work := c.rewardSource(credits[i])
+		items = append(items, HistoryItem{Hash: append([]byte(nil), credits[i][:]...), Kind: "incoming",
+			Counterparty: append([]byte(nil), s.From[:]...), Amount: uint64(s.Amount), Credited: s.Credited, Work: work, Node: node})
 	}
 	if len(items) > q.Limit {
 		items = items[:q.Limit]
@@ -287,16 +284,16 @@ func (c *Cell) handleHistory(_ context.Context, req *cell.Request) ([]byte, erro
 	return marshal(historyAnswer{Items: items})
 }
 
-// creditSource names who a credit comes from: the sender, or for a reward
-// the node whose work earned it (the ledger's payer is the treasury) and
-// the kind of work. mu held.
-func (c *Cell) creditSource(h ledger.Hash, s ledger.SendInfo) (from []byte, work string) {
+// rewardSource names, for a credit that is a reward payout (paid by the
+// treasury), the node whose work earned it and the kind of work; nothing
+// for a send. mu held.
+func (c *Cell) rewardSource(h ledger.Hash) (node []byte, work string) {
 	if ct, ok := c.led.Certificate(h); ok {
 		if r, ok := ct.Block.Op.(*ledger.Reward); ok {
 			return append([]byte(nil), r.Binding.Node[:]...), workName(r.Proof.Kind)
 		}
 	}
-	return append([]byte(nil), s.From[:]...), ""
+	return nil, ""
 }
 
 func workName(k ledger.ProofKind) string {

@@ -125,7 +125,8 @@ func TestRewardsOverCells(t *testing.T) {
 	}
 	works := map[string]bool{}
 	for _, it := range items {
-		if it.Kind == "earned" && it.Credited && ed25519.PublicKey(it.Counterparty).Equal(wpub) {
+		if it.Kind == "incoming" && it.Credited && it.Work != "" && ledger.AccountID(it.Counterparty) == ledger.Treasury &&
+			ed25519.PublicKey(it.Node).Equal(wpub) {
 			works[it.Work] = true
 		}
 	}
