@@ -310,7 +310,7 @@ func (n *testNet) client(i int) *Client {
 		Verifier: wire.NewVerifier(wire.Config{Network: testNetwork, Now: nowMs})}
 	c := NewClient(ClientConfig{Genesis: ownGenesis(n.t, n.g), Caller: caller,
 		Witnesses: func(context.Context) ([]cell.Target, error) { return n.witnessTargets(), nil },
-		Timeout:   5 * time.Second})
+		Timeout:   20 * time.Second})
 	n.t.Cleanup(func() { c.Close(); tr.Close() })
 	return c
 }

@@ -270,7 +270,7 @@ func TestWitnessesDown(t *testing.T) {
 	// The restarted witnesses catch up from peers, and the very block
 	// that could not be certified now is (it held two votes already).
 	var ct *ledger.Certificate
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		if ct, err = alice.Certify(ctx, blk); err == nil {
 			break
