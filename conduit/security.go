@@ -3,6 +3,8 @@ package conduit
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"html"
+	"io"
 	"net/http"
 	"net/url"
 	"path"
@@ -107,8 +109,8 @@ func (s *Server) secure(next http.Handler) http.Handler {
 		if f, ok := s.authenticate(w, r); !ok {
 			s.refuse(w, r, f)
 			return
-		} else if f.status == http.StatusSeeOther {
-			return // token exchanged for the cookie, redirected
+		} else if f == exchanged {
+			return // token swapped for the cookie; the page moves on
 		}
 
 		// Locking on the first request after the idle period, before
@@ -166,9 +168,13 @@ func (s *Server) crossSite(r *http.Request) (refusal, bool) {
 	return refusal{}, true
 }
 
+// exchanged is what authenticate returns when it has answered the request
+// itself with the token exchange page.
+var exchanged = refusal{status: http.StatusOK, code: "token_exchanged"}
+
 // authenticate accepts the bearer token, the session cookie, or (on a
-// GET) the token in the query, which it swaps for the cookie with a
-// redirect that removes it from the address bar and history.
+// GET) the token in the query, which it swaps for the cookie with a page
+// that moves on to the same address without the token.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (refusal, bool) {
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		tok, ok := strings.CutPrefix(auth, "Bearer ")
@@ -195,11 +201,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (refusal, 
 			SameSite: http.SameSiteStrictMode,
 		})
 		q.Del("token")
-		// One leading slash only: "//evil.example" would be a
-		// protocol-relative redirect off this server.
-		u := url.URL{Path: path.Clean("/" + strings.TrimLeft(r.URL.Path, "/")), RawQuery: q.Encode()}
-		http.Redirect(w, r, u.String(), http.StatusSeeOther)
-		return refusal{status: http.StatusSeeOther}, true
+		writeExchangePage(w, r, exchangeTarget(r.URL.Path, q))
+		return exchanged, true
 	}
 	c, err := r.Cookie(s.cookieName)
 	if err != nil {
@@ -209,6 +212,42 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (refusal, 
 		return refuseBadSession, false
 	}
 	return refusal{}, true
+}
+
+// exchangeTarget is where the exchange page sends the browser: the
+// requested path and the rest of the query, always a path on this server.
+// Cleaning first and then dropping every leading slash and backslash keeps
+// it from becoming "//evil.example" or "/\evil.example", which browsers
+// read as another host; the URL encoder escapes the control characters
+// browsers would strip on the way to the same trick.
+func exchangeTarget(p string, q url.Values) string {
+	p = "/" + strings.TrimLeft(path.Clean("/"+p), "/\\")
+	u := url.URL{Path: p, RawQuery: q.Encode()}
+	return u.String()
+}
+
+// writeExchangePage answers a token URL with a page instead of a
+// redirect. Embedded webviews (the desktop app's WebKitGTK, WebView2)
+// count a redirect chain that another origin started as cross-site and
+// so withhold the SameSite=Strict cookie it just set; a meta refresh
+// from this page is a navigation this origin starts, which carries the
+// cookie in every browser. The page has no script (CSP), and the
+// response's Referrer-Policy: no-referrer keeps the token out of the
+// refresh's Referer. A zero-delay refresh replaces the token URL in the
+// history, and the address bar then shows the target.
+func writeExchangePage(w http.ResponseWriter, r *http.Request, target string) {
+	t := html.EscapeString(target)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = io.WriteString(w, `<!doctype html><html lang="en"><head><meta charset="utf-8">`+
+		`<meta http-equiv="refresh" content="0;url=`+t+`">`+
+		`<meta name="viewport" content="width=device-width, initial-scale=1">`+
+		// Without an icon link, browsers ask for /favicon.ico.
+		`<link rel="icon" href="/static/icon.svg" type="image/svg+xml">`+
+		`<title>BorgIOS</title></head><body><p><a href="`+t+`">Continue to BorgIOS</a></p></body></html>`+"\n")
 }
 
 // equalSecret compares in constant time (for equal lengths; the length

@@ -3,12 +3,17 @@ package conduit
 import (
 	"encoding/json"
 	"errors"
+	"html"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 func TestListenMustBeLoopback(t *testing.T) {
@@ -242,24 +247,44 @@ func TestSecretRequired(t *testing.T) {
 	}
 }
 
+// The token URL answers with a page (not a redirect) that sets the
+// cookie and refreshes to the same address without the token: the next
+// navigation then starts on this origin, which embedded webviews need to
+// send the SameSite=Strict cookie. The target never leaves this server.
 func TestTokenExchangedAndStripped(t *testing.T) {
 	ts := startServer(t, nil)
 	for _, c := range []struct{ target, want string }{
 		{"/?token=" + ts.Token(), "/"},
 		{"/welcome?token=" + ts.Token(), "/welcome"},
 		{"/network?a=1&token=" + ts.Token() + "&b=2", "/network?a=1&b=2"},
+		{"/files?q=%22%3E%3Cb%3E&token=" + ts.Token(), "/files?q=%22%3E%3Cb%3E"},
 		{"//evil.example/x?token=" + ts.Token(), "/evil.example/x"},
 		{"/%2F%2Fevil.example?token=" + ts.Token(), "/evil.example"},
+		// Browsers read a backslash as a slash and drop tabs: neither
+		// may turn the target into //evil.example.
+		{"/%5Cevil.example?token=" + ts.Token(), "/evil.example"},
+		{"/x/..%2F%5C%5Cevil.example?token=" + ts.Token(), "/evil.example"},
+		{"/%09/evil.example?token=" + ts.Token(), "/%09/evil.example"},
+		{"/a%22b?token=" + ts.Token(), "/a%22b"},
 	} {
 		resp := ts.do(ts.newRequest("GET", c.target, nil), false)
+		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusSeeOther {
-			t.Fatalf("%s: status %d", c.target, resp.StatusCode)
+		body := string(b)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" {
+			t.Fatalf("%s: status %d, Location %q", c.target, resp.StatusCode, resp.Header.Get("Location"))
 		}
-		loc := resp.Header.Get("Location")
-		if loc != c.want || strings.Contains(loc, ts.Token()) {
-			t.Errorf("%s: Location %q, want %q", c.target, loc, c.want)
+		if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
+			t.Errorf("%s: Content-Type %q", c.target, ct)
 		}
+		esc := html.EscapeString(c.want)
+		if !strings.Contains(body, `<meta http-equiv="refresh" content="0;url=`+esc+`">`) || !strings.Contains(body, `<a href="`+esc+`">`) {
+			t.Errorf("%s: page does not move on to %q:\n%s", c.target, c.want, body)
+		}
+		if strings.Contains(body, ts.Token()) || strings.Contains(body, ts.session) {
+			t.Errorf("%s: a secret is in the page", c.target)
+		}
+		assertNoInline(t, c.target, body)
 		var cookie *http.Cookie
 		for _, ck := range resp.Cookies() {
 			if ck.Name == ts.cookieName {
@@ -269,9 +294,64 @@ func TestTokenExchangedAndStripped(t *testing.T) {
 		if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != "/" || cookie.Value == ts.Token() {
 			t.Errorf("%s: cookie %+v", c.target, cookie)
 		}
-		if resp.Header.Get("Referrer-Policy") != "no-referrer" {
-			t.Errorf("redirect without Referrer-Policy")
+		for k, v := range map[string]string{"Referrer-Policy": "no-referrer", "Cache-Control": "no-store", "X-Frame-Options": "DENY"} {
+			if resp.Header.Get(k) != v {
+				t.Errorf("%s: %s = %q, want %q", c.target, k, resp.Header.Get(k), v)
+			}
 		}
+		if !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") {
+			t.Errorf("%s: exchange page without the CSP", c.target)
+		}
+		// The cookie the page set opens the target.
+		req := ts.newRequest("GET", c.want, nil)
+		req.AddCookie(cookie)
+		if resp := ts.do(req, false); resp.StatusCode == http.StatusUnauthorized {
+			t.Errorf("%s: the exchanged cookie is refused", c.want)
+		} else {
+			resp.Body.Close()
+		}
+	}
+
+	// HEAD sets the cookie too, with no body.
+	resp := ts.do(ts.newRequest("HEAD", "/welcome?token="+ts.Token(), nil), false)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 1 || len(b) != 0 {
+		t.Errorf("HEAD: status %d, cookies %v, body %q", resp.StatusCode, resp.Cookies(), b)
+	}
+}
+
+// TestTokenExchangeFromAnotherSite opens the token URL the way the
+// desktop app's start page (or a link in another program's page) does: a
+// navigation started by a page on another site. Browsers withhold a
+// SameSite=Strict cookie from every request of a redirect chain such a
+// page started, so a redirect answer led to "No session"; the exchange
+// page's own refresh is same-origin and carries it.
+func TestTokenExchangeFromAnotherSite(t *testing.T) {
+	b := startBrowser(t)
+	ts := startServer(t, func(c *Config) { c.StatusInterval = time.Hour })
+	// localhost and 127.0.0.1 are different sites (a different port alone
+	// would be the same site).
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, `<!doctype html><html><head><meta charset="utf-8">`+
+			`<meta http-equiv="refresh" content="0;url=`+html.EscapeString(ts.URL())+`"><title>elsewhere</title></head><body></body></html>`)
+	}))
+	defer other.Close()
+	start := strings.Replace(other.URL, "127.0.0.1", "localhost", 1)
+
+	var loc, referrer string
+	b.run("open the token URL from another site",
+		chromedp.Navigate(start),
+		chromedp.WaitVisible("#go-create"),
+		chromedp.Location(&loc),
+		chromedp.Evaluate(`document.referrer`, &referrer),
+	)
+	if strings.Contains(loc, "token") || !strings.HasPrefix(loc, ts.Origin()+"/") {
+		t.Errorf("address after the exchange: %q", loc)
+	}
+	if referrer != "" {
+		t.Errorf("the first page saw a Referer %q", referrer)
 	}
 }
 

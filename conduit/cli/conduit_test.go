@@ -49,7 +49,7 @@ func TestConduitServesAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
+	if resp.StatusCode != http.StatusOK {
 		t.Errorf("token URL: %d", resp.StatusCode)
 	}
 	cancel()
