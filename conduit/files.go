@@ -701,6 +701,7 @@ func filesView(page web.Page, dir string, es []files.Entry) web.FilesView {
 	for _, e := range es {
 		row := web.FileRow{Name: e.Name, Path: path.Join(dir, e.Name), Dir: e.Kind == files.KindDir,
 			MTime: time.UnixMilli(e.MTime).UTC().Format("2006-01-02 15:04")}
+		row.PathQ = url.QueryEscape(row.Path)
 		if !row.Dir {
 			row.Size = humanSize(e.Size)
 			row.Preview = previewKind(e.Name)
