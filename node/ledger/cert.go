@@ -333,3 +333,34 @@ func FindEquivocations(g *Genesis, a, b *Certificate) []*Equivocation {
 	}
 	return out
 }
+
+// decodeStoredCertificate reads a certificate from a witness's own store:
+// the current layout, or the one before batched votes (no paths: block
+// length u32 | block | count u8 | (witness u16 | sig [64])*), so a witness
+// upgraded in place keeps its state. A legacy encoding never parses as the
+// current one: per signature it is one byte shorter than the shortest
+// current entry, so the lengths cannot add up.
+func decodeStoredCertificate(data []byte) (*Certificate, error) {
+	c, err := DecodeCertificate(data)
+	if err == nil {
+		return c, nil
+	}
+	r := reader{b: data}
+	n := r.u32("block length")
+	if r.err != nil || n > maxBlockSize {
+		return nil, err
+	}
+	b, berr := DecodeBlock(r.take(int(n), "block"))
+	if r.err != nil || berr != nil {
+		return nil, err
+	}
+	legacy := &Certificate{Block: b}
+	count := int(r.u8("signature count"))
+	for i := 0; i < count && r.err == nil; i++ {
+		legacy.Sigs = append(legacy.Sigs, WitnessSig{Witness: r.u16("witness"), Sig: r.sig("witness signature")})
+	}
+	if r.done("legacy certificate") != nil || count == 0 {
+		return nil, err
+	}
+	return legacy, nil
+}

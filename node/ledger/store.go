@@ -106,7 +106,7 @@ func (s *BoltStore) SaveCertificates(certs []*Certificate) error {
 func (s *BoltStore) Load(cert func(*Certificate) error, vote func(*Block) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketCerts).ForEach(func(k, v []byte) error {
-			c, err := DecodeCertificate(v)
+			c, err := decodeStoredCertificate(v)
 			if err != nil {
 				return fmt.Errorf("certificate %x: %w", k, err)
 			}

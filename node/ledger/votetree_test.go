@@ -151,3 +151,35 @@ func TestBatchedEquivocation(t *testing.T) {
 		t.Fatalf("wrong path accepted as evidence: %v", err)
 	}
 }
+
+// TestLegacyStoredCertificate: a witness's store written before batched
+// votes (no paths) still loads, and the certificate still verifies.
+func TestLegacyStoredCertificate(t *testing.T) {
+	n := newTestNet(t, 2)
+	c := n.send(testKey("user", 0), testKey("user", 1), 3)
+	var w writer
+	blk := c.Block.Encode()
+	w.u32(uint32(len(blk)))
+	w.bytes(blk)
+	w.u8(uint8(len(c.Sigs)))
+	for _, s := range c.Sigs {
+		if len(s.Path) != 0 {
+			t.Skip("certificate from a batch; legacy layout has no paths")
+		}
+		w.u16(s.Witness)
+		w.sig(s.Sig)
+	}
+	if _, err := DecodeCertificate(w.b); err == nil {
+		t.Fatal("legacy bytes parsed as the current layout")
+	}
+	got, err := decodeStoredCertificate(w.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.BlockHash() != c.BlockHash() || got.Verify(cloneGenesis(t, n.g), -1) != nil {
+		t.Fatal("legacy certificate does not verify")
+	}
+	if _, err := decodeStoredCertificate(append(w.b, 0)); err == nil {
+		t.Fatal("trailing byte accepted")
+	}
+}
