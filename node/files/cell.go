@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -584,6 +585,7 @@ func hashBytes(hs []HeadHash) [][]byte {
 var (
 	bucketAccounts = []byte("accounts")
 	keyTips        = []byte("tips")
+	keyCount       = []byte("count")
 	bucketHist     = []byte("hist")
 )
 
@@ -651,15 +653,33 @@ func (a *acctTx) setTips(tips []*SignedHead) error {
 }
 
 func (a *acctTx) put(h *SignedHead) error {
+	if a.hist.Get(h.hash[:]) == nil {
+		if err := a.setCount(a.count() + 1); err != nil {
+			return err
+		}
+	}
 	a.cache[h.hash] = h
 	return a.hist.Put(h.hash[:], h.raw)
+}
+
+// count is how many heads the history holds, kept beside it so a commit
+// need not walk the bucket.
+func (a *acctTx) count() int {
+	if v := a.b.Get(keyCount); len(v) == 8 {
+		return int(binary.BigEndian.Uint64(v))
+	}
+	return a.hist.Stats().KeyN // a store from before the counter
+}
+
+func (a *acctTx) setCount(n int) error {
+	return a.b.Put(keyCount, binary.BigEndian.AppendUint64(nil, uint64(n)))
 }
 
 // evict keeps the history at MaxHistory heads, dropping the lowest seqs
 // first and never a tip. It runs once the history is an eighth over, so
 // most commits skip the scan.
 func (a *acctTx) evict() error {
-	n := a.hist.Stats().KeyN
+	n := a.count()
 	if n <= MaxHistory+MaxHistory/8 {
 		return nil
 	}
@@ -679,13 +699,14 @@ func (a *acctTx) evict() error {
 		return nil
 	})
 	slices.SortFunc(all, func(x, y entry) int { return cmp.Compare(x.seq, y.seq) })
-	for _, e := range all[:max(0, min(len(all), n-MaxHistory))] {
+	drop := all[:max(0, min(len(all), len(all)+len(tips)-MaxHistory))]
+	for _, e := range drop {
 		delete(a.cache, e.hash)
 		if err := a.hist.Delete(e.hash[:]); err != nil {
 			return err
 		}
 	}
-	return nil
+	return a.setCount(len(all) + len(tips) - len(drop))
 }
 
 // parseTrusted decodes a head this node verified before it stored it.

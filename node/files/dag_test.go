@@ -320,12 +320,23 @@ func TestIngestLateAncestorAndEviction(t *testing.T) {
 		t.Fatalf("a late ancestor became a tip: %s", hashesOf(tips))
 	}
 	// A long line: history stays bounded, the tip stays.
+	// One transaction for the lot: commits (fsyncs) are not under test.
 	cur := h3
-	for range MaxHistory + MaxHistory/4 {
-		cur = k.head(cur)
-		if err := apply(cur, false); err != nil {
-			t.Fatal(err)
+	err := db.Update(func(tx *bolt.Tx) error {
+		a := openAccount(tx, acct, true)
+		for range MaxHistory + MaxHistory/4 {
+			cur = k.head(cur)
+			if err := ingest(a, cur, true); err != nil {
+				return err
+			}
+			if err := a.evict(); err != nil {
+				return err
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	db.View(func(tx *bolt.Tx) error {
 		a := openAccount(tx, acct, false)
