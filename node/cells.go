@@ -239,6 +239,9 @@ func ledgerCell(n *Node) (cell.Type, error) {
 	}
 	cfg := ledgercell.Config{
 		Host: n.cellHost(), Genesis: g, DB: n.db.Bolt(),
+		// The owner's countersigned binding (borgios node init): without
+		// it this node does the work but cannot be paid for it.
+		BindingPath: filepath.Join(n.cfg.DataDir, "owner.binding"),
 		// The registry is attached after the cells start, so resolve the
 		// witnesses' endpoints when they are needed.
 		Witnesses: func(ctx context.Context) ([]cell.Target, error) {
@@ -256,6 +259,23 @@ func ledgerCell(n *Node) (cell.Type, error) {
 		return cell.Type{}, err
 	}
 	n.ledger = c
+	// The rewarder turns the scrub's storage proofs (and delivery receipts
+	// of readers on this node) into claims the worker nodes redeem.
+	rw, err := ledgercell.NewRewarder(ledgercell.RewarderConfig{
+		Genesis: g, Key: n.key, Now: n.cfg.Now, Logger: n.log,
+		Caller: &cell.Client{Transport: n.tr, Key: n.key, Network: n.cfg.Network, Verifier: n.verifier, Now: n.cfg.Now},
+		Resolve: func(ctx context.Context, k ed25519.PublicKey) (cell.Target, error) {
+			if n.registry == nil {
+				return cell.Target{}, ledgercell.ErrUnknownNode
+			}
+			return ledgercell.RegistryResolver(n.registry)(ctx, k)
+		},
+	})
+	if err != nil {
+		return cell.Type{}, err
+	}
+	n.rewarder = rw
+	n.mon.Provide("rewards", func() any { return rw.Stats() })
 	return c.Type(), nil
 }
 
@@ -273,6 +293,11 @@ func shardCell(n *Node) (cell.Type, error) {
 		Dir:        filepath.Join(n.cfg.DataDir, "shard"),
 		Members:    shard.RegistryMembers(n.registry),
 		Registerer: n.mon.Registry(),
+		OnAudit: func(e shard.AuditEvent) {
+			if rw := n.rewarder; rw != nil {
+				rw.Audit(e.Holder, e.Shard, e.Size, e.Passed, e.Expected, e.Observed)
+			}
+		},
 	}
 	if h := n.cfg.TreeHeartbeat; h > 0 {
 		cfg.ScrubInterval = 20 * h

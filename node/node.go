@@ -108,6 +108,7 @@ type Node struct {
 	files       *files.Cell
 	mail        *mail.Cell
 	nat         *relay.Service
+	rewarder    *ledgercell.Rewarder
 
 	mu    sync.Mutex
 	peers map[string]*peerState // by hex key
@@ -318,6 +319,9 @@ func (n *Node) closeCells() {
 	}
 	for _, rt := range n.cells {
 		rt.Close()
+	}
+	if n.rewarder != nil {
+		n.rewarder.Close()
 	}
 	if n.ledger != nil {
 		n.ledger.Close()
