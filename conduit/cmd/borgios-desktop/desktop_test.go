@@ -121,7 +121,9 @@ func TestDesktopWindow(t *testing.T) {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			t.Log("borgios-desktop: " + sc.Text())
-			if sc.Text() == "window: page loaded 2" {
+			// Load 3: the conduit's first page, after the start page and
+			// the token exchange page.
+			if sc.Text() == "window: page loaded 3" {
 				close(loaded)
 			}
 		}

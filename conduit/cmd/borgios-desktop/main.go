@@ -84,26 +84,14 @@ func run() int {
 		MinWidth:  400,
 		MinHeight: 300,
 		AssetServer: &assetserver.Options{
-			Handler: startPage(target, !navigatesItself),
+			Handler: startPage(target),
 		},
 		OnStartup: func(wctx context.Context) { started <- wctx },
-		OnDomReady: func(wctx context.Context) {
-			// Load 1 is the start page, load 2 the conduit's first page
-			// (the test of this command waits for it), load 3 the reload
-			// below where the start page had to redirect.
-			loads := loadCount.Add(1)
-			fmt.Printf("window: page loaded %d\n", loads)
-			switch {
-			case loads == 1 && navigatesItself:
-				loadURI(target)
-			case loads == 2 && !navigatesItself:
-				// The start page's meta refresh made the token exchange
-				// a cross-site navigation, after which webviews withhold
-				// the SameSite=Strict session cookie: the first page
-				// says "No session". A reload started by the conduit's
-				// own page is same-origin and carries the cookie.
-				wruntime.WindowExecJS(wctx, "location.replace(location.href)")
-			}
+		OnDomReady: func(context.Context) {
+			// Load 1 is the start page, load 2 the conduit's token
+			// exchange page, load 3 the conduit's first page (the test
+			// of this command waits for it).
+			fmt.Printf("window: page loaded %d\n", loadCount.Add(1))
 		},
 		Logger:             logger.NewDefaultLogger(),
 		LogLevel:           logger.ERROR,
@@ -137,8 +125,10 @@ func exitCode(err error) int {
 }
 
 // startPage is the only thing served from the window's own wails:// origin:
-// an empty page, which with redirect sends the window on to the conduit's
-// address, secret included (where loadURI cannot).
+// an empty page that sends the window on to the conduit's address, secret
+// included. The conduit answers that address with a page that sets the
+// session cookie and moves on from its own origin, so the SameSite=Strict
+// cookie is sent although this first navigation came from another origin.
 //
 // The window talks to the conduit directly, like a browser would, instead
 // of the Wails AssetServer proxying to it: a proxy would send requests with
@@ -147,12 +137,9 @@ func exitCode(err error) int {
 // rewriting exactly the headers those checks rely on. Navigating keeps the
 // Host, Origin and session-cookie checks as they are for every browser;
 // the secret only ever travels inside this process and over loopback.
-func startPage(target string, redirect bool) http.Handler {
-	refresh := ""
-	if redirect {
-		refresh = `<meta http-equiv="refresh" content="0;url=` + html.EscapeString(target) + `">`
-	}
-	page := []byte(`<!doctype html><html><head><meta charset="utf-8">` + refresh +
+func startPage(target string) http.Handler {
+	page := []byte(`<!doctype html><html><head><meta charset="utf-8">` +
+		`<meta http-equiv="refresh" content="0;url=` + html.EscapeString(target) + `">` +
 		`<title>BorgIOS</title></head><body></body></html>`)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" && r.URL.Path != "/index.html" {
