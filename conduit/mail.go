@@ -619,6 +619,11 @@ func (s *Server) pageMailRead(w http.ResponseWriter, r *http.Request) {
 	if v.Page.Title == "" {
 		v.Page.Title = "Message"
 	}
+	if msg.LongTerm {
+		// The page has no notice slot of its own; the alert line is where
+		// the reader looks.
+		v.Error = "Not forward-secret: the sender found no current mail key of yours and sealed this message to your long-term key. Open Mail regularly so your key stays published."
+	}
 	for _, a := range j.Attachments {
 		v.Attachments = append(v.Attachments, web.MailAttachment{Name: a.Name, Size: humanSize(a.Size),
 			URL: "/api/mail/attachment?id=" + j.ID + "&n=" + strconv.Itoa(a.Index)})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -82,7 +83,18 @@ type Cell struct {
 	stop     sync.Once
 
 	delivered, refused, synced atomic.Int64
+
+	// pushed remembers which item each holder acknowledged since the last
+	// full pass, so a steady mailbox costs a sync pass almost nothing;
+	// every fullSyncEvery-th pass sends everything again (a holder may
+	// have lost its disk).
+	pushMu sync.Mutex
+	pushed map[[32]byte]struct{}
+	passes int
 }
+
+// fullSyncEvery is how often a sync pass sends every item regardless.
+const fullSyncEvery = 10
 
 // New opens the mailbox database in cfg.Dir; Attach starts the sync loop.
 func New(cfg Config) (*Cell, error) {
@@ -650,11 +662,18 @@ type syncItem struct {
 	msg     syncMsg
 }
 
-// Sync pushes every key record, message and tombstone kept here to the
-// current top k holders of its mailbox. It sends everything every pass:
-// simple and idempotent; a digest exchange is the next step when
-// mailboxes grow.
+// Sync pushes every key record, vault, message and tombstone kept here
+// to the current top k holders of its mailbox, skipping what a holder
+// already acknowledged since the last full pass (every fullSyncEvery-th
+// pass is full). Pushes are idempotent; a digest exchange is the next
+// step when mailboxes grow.
 func (c *Cell) Sync(ctx context.Context) SyncReport {
+	c.pushMu.Lock()
+	defer c.pushMu.Unlock()
+	if c.passes%fullSyncEvery == 0 || c.pushed == nil {
+		c.pushed = map[[32]byte]struct{}{}
+	}
+	c.passes++
 	var rep SyncReport
 	members, err := c.cfg.Members.Members(ctx)
 	if err != nil || len(members) == 0 {
@@ -700,6 +719,14 @@ func (c *Cell) Sync(ctx context.Context) SyncReport {
 			if m.Key.Equal(c.self) {
 				continue
 			}
+			h := sha256.New()
+			h.Write(m.Key)
+			h.Write(payload)
+			var key [32]byte
+			h.Sum(key[:0])
+			if _, ok := c.pushed[key]; ok {
+				continue
+			}
 			cctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 			_, err := c.client.Call(cctx, cell.Target{Key: m.Key, Addr: m.Addr}, DNA, KindSync, payload)
 			cancel()
@@ -707,6 +734,7 @@ func (c *Cell) Sync(ctx context.Context) SyncReport {
 				rep.Failed++
 			} else {
 				rep.Pushed++
+				c.pushed[key] = struct{}{}
 			}
 		}
 	}

@@ -46,6 +46,9 @@ type ClientConfig struct {
 	Clock func() int64
 	// CallTimeout bounds one request (default 10 s).
 	CallTimeout time.Duration
+	// HedgeAfter: when a holder has not answered this long, the next one
+	// in the ranking is asked as well (default DefaultHedgeAfter).
+	HedgeAfter time.Duration
 }
 
 // Client is a person's mailbox and outbox. It keeps no state of its own
@@ -59,7 +62,18 @@ type Client struct {
 	mu      sync.Mutex
 	prekeys []VaultPrekey
 	fetched time.Time
+	// suspect: holders that did not answer lately (no answer at all, not
+	// an error answer) are asked last for a while, so a dead holder costs
+	// one call timeout rather than one per request.
+	suspect map[string]time.Time
 }
+
+// DefaultHedgeAfter is ClientConfig.HedgeAfter's default: well above a
+// healthy holder's answer time, well below the call timeout.
+const DefaultHedgeAfter = 2 * time.Second
+
+// suspectFor is how long a holder that did not answer is asked last.
+const suspectFor = time.Minute
 
 // vaultCacheTTL is how long Read trusts its copy of the vault before
 // fetching it again (a prekey missing from it is fetched at once).
@@ -98,6 +112,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = DefaultCallTimeout
 	}
+	if cfg.HedgeAfter <= 0 {
+		cfg.HedgeAfter = DefaultHedgeAfter
+	}
 	return &Client{cfg: cfg, me: cfg.Keys.Account.Public().(ed25519.PublicKey)}, nil
 }
 
@@ -121,41 +138,61 @@ type answer struct {
 }
 
 // each sends one request per holder of account's mailbox, to the first k
-// in rendezvous order and further down for every one that does not
-// answer, until k answered (or took a not-found) or the ranking ends.
+// in rendezvous order (holders that did not answer lately last), and to
+// the next one down for every one that fails or has not answered after
+// HedgeAfter, until k answered (or took a not-found) or the ranking ends.
 func (c *Client) each(ctx context.Context, account ed25519.PublicKey, kind string, req func(shard.Member) any) ([]answer, error) {
 	members, err := c.cfg.Members.Members(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("mail: %w", err)
 	}
-	rank := shard.Rank(MailboxID(account), members)
+	rank := c.demoteSuspects(shard.Rank(MailboxID(account), members))
 	if len(rank) == 0 {
 		return nil, fmt.Errorf("%w: no node runs the mail cell", ErrUnavailable)
 	}
 	var out []answer
 	var errs []error
-	good, next := 0, 0
-	for good < c.cfg.K && next < len(rank) {
-		batch := rank[next:min(next+c.cfg.K-good, len(rank))]
-		next += len(batch)
-		as := make([]answer, len(batch))
-		var wg sync.WaitGroup
-		for i, m := range batch {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				b, err := c.call(ctx, m, kind, req(m))
-				as[i] = answer{m: m, b: b, err: err}
-			}()
-		}
-		wg.Wait()
-		for _, a := range as {
+	// Buffered for every call: calls still running when k answered
+	// finish into it after we return.
+	results := make(chan answer, len(rank))
+	good, next, inflight := 0, 0, 0
+	launch := func() {
+		m := rank[next]
+		next++
+		inflight++
+		go func() {
+			b, err := c.call(ctx, m, kind, req(m))
+			results <- answer{m: m, b: b, err: err}
+		}()
+	}
+	for inflight < c.cfg.K && next < len(rank) {
+		launch()
+	}
+	// A holder that has not answered after HedgeAfter is probably gone:
+	// ask the next one too rather than wait out the call timeout.
+	hedge := time.NewTimer(c.cfg.HedgeAfter)
+	defer hedge.Stop()
+	for inflight > 0 && good < c.cfg.K {
+		select {
+		case a := <-results:
+			inflight--
+			if ctx.Err() == nil {
+				c.note(a.m, a.err)
+			}
 			if a.err == nil || cell.HasCode(a.err, cell.CodeNotFound) {
 				good++
 				out = append(out, a)
 			} else {
 				errs = append(errs, a.err)
 			}
+			for good+inflight < c.cfg.K && next < len(rank) {
+				launch()
+			}
+		case <-hedge.C:
+			if next < len(rank) {
+				launch()
+			}
+			hedge.Reset(c.cfg.HedgeAfter)
 		}
 	}
 	if good == 0 {
@@ -474,4 +511,42 @@ func (c *Client) Delete(ctx context.Context, ids ...ID) error {
 		}
 	}
 	return fmt.Errorf("mail: delete: %w", ErrUnavailable)
+}
+
+// demoteSuspects moves holders that did not answer lately to the end of
+// the ranking, keeping the order otherwise.
+func (c *Client) demoteSuspects(rank []shard.Member) []shard.Member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.suspect) == 0 {
+		return rank
+	}
+	now := time.Now()
+	out := make([]shard.Member, 0, len(rank))
+	var late []shard.Member
+	for _, m := range rank {
+		if at, ok := c.suspect[string(m.Key)]; ok && now.Sub(at) < suspectFor {
+			late = append(late, m)
+		} else {
+			out = append(out, m)
+		}
+	}
+	return append(out, late...)
+}
+
+// note remembers whether m answered: any answer, even an error code,
+// clears it; no answer (timeout, unreachable) makes it a suspect.
+func (c *Client) note(m shard.Member, err error) {
+	var ce *cell.Error
+	answered := err == nil || errors.As(err, &ce)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if answered {
+		delete(c.suspect, string(m.Key))
+		return
+	}
+	if c.suspect == nil {
+		c.suspect = map[string]time.Time{}
+	}
+	c.suspect[string(m.Key)] = time.Now()
 }
