@@ -775,6 +775,18 @@ func (t *transfer) expire(now time.Time) {
 			if r.expired || now.Before(r.dead) {
 				continue
 			}
+			// A holder that keeps answering is working through a queue
+			// (a window opened faster than its link ramps up), not
+			// losing this request: re-asking the same or another holder
+			// would only add to the queue. Past MaxTimeout it expires
+			// anyway; a holder that stalls some pieces soon stops
+			// answering once its window fills with them, and the end
+			// game duplicates the rest.
+			hd := t.holders[r.h]
+			if since := now.Sub(hd.lastAnswer); !hd.lastAnswer.IsZero() && since < r.dead.Sub(r.start) &&
+				now.Sub(r.start) < t.f.cfg.MaxTimeout {
+				continue
+			}
 			r.expired = true
 			t.rep.Timeouts++
 			t.holders[r.h].onLoss(now)

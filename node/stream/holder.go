@@ -24,7 +24,8 @@ type holder struct {
 	downUntil time.Time // unreachable or busy: skip until then
 	fails     int       // consecutive failures, for the backoff
 
-	delivered int
+	delivered  int
+	lastAnswer time.Time // the holder's latest answer, for the progress test in expire
 }
 
 // minDelayWindow is the window the delay signal never cuts below.
@@ -52,6 +53,7 @@ func (h *holder) cost() float64 {
 func (h *holder) onAnswer(rtt time.Duration, now time.Time, maxWin int) {
 	h.fails = 0
 	h.delivered++
+	h.lastAnswer = now
 	if h.srtt == 0 {
 		h.srtt, h.rttvar, h.minRTT = rtt, rtt/2, rtt
 	} else {
