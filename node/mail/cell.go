@@ -383,9 +383,11 @@ func (c *Cell) handleGetKey(_ context.Context, req *cell.Request) ([]byte, error
 		return nil, badRequest(err)
 	}
 	r, err := c.Record(ar.Account)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrMalformed) {
 		return nil, internal(c.log, "read the key record", err)
 	}
+	// A record of an older format (version 1, derived prekeys) is as
+	// good as none: the owner's next publish replaces it.
 	if r == nil {
 		return nil, cell.Errorf(cell.CodeNotFound, "no key record kept here for this account")
 	}
@@ -655,6 +657,8 @@ type SyncReport struct {
 	Items  int `json:"items"`
 	Pushed int `json:"pushed"`
 	Failed int `json:"failed"`
+	// HandedOff counts vaults dropped here after every holder took them.
+	HandedOff int `json:"handed_off"`
 }
 
 type syncItem struct {
@@ -715,8 +719,10 @@ func (c *Cell) Sync(ctx context.Context) SyncReport {
 		if err != nil {
 			continue
 		}
+		holder, handed := false, true
 		for _, m := range shard.Holders(MailboxID(ed25519.PublicKey(it.account)), members, c.cfg.K) {
 			if m.Key.Equal(c.self) {
+				holder = true
 				continue
 			}
 			h := sha256.New()
@@ -730,15 +736,44 @@ func (c *Cell) Sync(ctx context.Context) SyncReport {
 			cctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 			_, err := c.client.Call(cctx, cell.Target{Key: m.Key, Addr: m.Addr}, DNA, KindSync, payload)
 			cancel()
-			if err != nil {
-				rep.Failed++
-			} else {
+			switch {
+			case err == nil:
 				rep.Pushed++
 				c.pushed[key] = struct{}{}
+			case cell.HasCode(err, CodeStale):
+				// The holder keeps a newer one: ours is handed off too.
+				rep.Failed++
+			default:
+				rep.Failed++
+				handed = false
+			}
+		}
+		// A vault kept by a node that is not one of its holders (a client
+		// fell back to it while a holder was down) is handed off and
+		// dropped: no holder would ever send it the next version, so it
+		// would keep retired prekey secrets forever.
+		if it.msg.Vault != nil && !holder && handed {
+			if err := c.dropVault(ed25519.PublicKey(it.account), it.msg.Vault); err != nil {
+				c.log.Warn("mail: dropping a handed-off vault", "err", err)
+			} else {
+				rep.HandedOff++
 			}
 		}
 	}
 	return rep
+}
+
+// dropVault deletes account's vault if it still is raw.
+func (c *Cell) dropVault(account ed25519.PublicKey, raw []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketVaults)
+		if !bytes.Equal(b.Get(account), raw) {
+			return nil
+		}
+		return b.Delete(account)
+	})
 }
 
 // Status is the cell's monitor section.

@@ -67,7 +67,7 @@ func testRestoreReadsCurrentPrekey(t *testing.T, nodes []*tnode) {
 	ka := testKeys(t)
 	kb, phrase := phraseKeys(t)
 	to := kb.AccountPublic()
-	waitHolders(t, nodes, nodes, to)
+	waitHolders(t, nodes, nodes[:3], to)
 	b := newClient(t, kb, nodes[1])
 	rep, err := b.Rotate(ctx)
 	if err != nil || !rep.Created || rep.Prekey != 1 || rep.Vault != 1 {
@@ -122,7 +122,7 @@ func testRetiredPrekeyIsGone(t *testing.T, nodes []*tnode) {
 	ka := testKeys(t)
 	kb, phrase := phraseKeys(t)
 	to := kb.AccountPublic()
-	waitHolders(t, nodes, nodes, to)
+	waitHolders(t, nodes, []*tnode{nodes[0], nodes[1], nodes[3]}, to)
 	// B's client runs on a clock the test moves forward (the request
 	// envelopes keep the real time, which the nodes check).
 	var clock atomic.Int64
@@ -230,7 +230,7 @@ func testForgedAndReplayedRefused(t *testing.T, nodes []*tnode) {
 	kb := testKeys(t)
 	kc := testKeys(t)
 	to := kb.AccountPublic()
-	waitHolders(t, nodes, nodes, to)
+	waitHolders(t, nodes, nodes[1:2], to)
 	var clock atomic.Int64
 	clock.Store(nowMs())
 	b := newClientWith(t, kb, clientOptions{clock: clock.Load}, nodes[1])
