@@ -596,6 +596,7 @@ func TestBrowserVideo(t *testing.T) {
 			return v.currentTime > window.seekedAt + 0.3 ? v.currentTime : 0; })()`, &after, chromedp.WithPollingTimeout(90*time.Second)),
 		chromedp.Evaluate(`document.getElementById("preview-media").pause()`, nil),
 		b.shot("video"),
+		b.phoneShot("video"),
 	)
 	if seekedAt < mid-0.5 || seekedAt > mid+0.5 {
 		t.Errorf("seeked to %v s, want about %v", seekedAt, mid)
@@ -825,6 +826,7 @@ func TestBrowserFolderMoves(t *testing.T) {
 		more("a.txt"),
 		chromedp.SetValue("#rename-name", "alpha.txt"),
 		shot("files-rename"),
+		b.phoneShot("files-rename"),
 		chromedp.Click("#rename-button"),
 		chromedp.WaitVisible("#files-notice"),
 		chromedp.Text("#files-notice", &notice),
