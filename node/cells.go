@@ -293,6 +293,7 @@ func shardCell(n *Node) (cell.Type, error) {
 		Dir:        filepath.Join(n.cfg.DataDir, "shard"),
 		Members:    shard.RegistryMembers(n.registry),
 		Registerer: n.mon.Registry(),
+		MaxReads:   n.cfg.ShardMaxReads,
 		OnAudit: func(e shard.AuditEvent) {
 			if rw := n.rewarder; rw != nil {
 				rw.Audit(e.Holder, e.Shard, e.Size, e.Passed, e.Expected, e.Observed)

@@ -72,6 +72,9 @@ type Config struct {
 	LocalClock crono.LocalClock
 	// ClockEpoch is Unix ns at LocalClock 0; 0 derives it.
 	ClockEpoch int64
+	// ShardMaxReads bounds concurrent shard reads this node serves; at the
+	// limit a reader is sent to another holder ("busy"). 0: no limit.
+	ShardMaxReads int
 	// NAT turns on reachability detection at start (ask the peers which
 	// address they see, have one dial back) and, when this node is found
 	// behind a NAT, relaying through a reachable node (found on the LAN or

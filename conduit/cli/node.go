@@ -117,6 +117,7 @@ read-only monitor (/status, /metrics) on --monitor. Stop it with Ctrl-C or SIGTE
 	f.StringVar(&cells, "cells", "all", "cells to run, comma-separated (available: "+strings.Join(node.CellNames(), ", ")+")")
 	f.StringVar(&cfg.GenesisPath, "genesis", "", "ledger genesis file shared by the network (default: a dev genesis with this node as its only witness)")
 	f.DurationVar(&cfg.TreeHeartbeat, "heartbeat", 0, "tree heartbeat interval (default 1s; lower only for tests)")
+	f.IntVar(&cfg.ShardMaxReads, "shard-max-reads", 64, "concurrent shard reads this node serves before it sends readers to another holder (0: no limit)")
 	f.BoolVar(&cfg.NAT, "nat", true, "find out at start whether peers can dial this node, and reach the network through a relay when they cannot")
 	f.BoolVar(&cfg.Relay, "relay", true, "relay for nodes behind a NAT (on the same home network first) when this node is reachable")
 	logs.add(cmd, "info")
