@@ -140,7 +140,8 @@ type answer struct {
 // each sends one request per holder of account's mailbox, to the first k
 // in rendezvous order (holders that did not answer lately last), and to
 // the next one down for every one that fails or has not answered after
-// HedgeAfter, until k answered (or took a not-found) or the ranking ends.
+// HedgeAfter, until k answered (or said not-found or stale) or the
+// ranking ends.
 func (c *Client) each(ctx context.Context, account ed25519.PublicKey, kind string, req func(shard.Member) any) ([]answer, error) {
 	members, err := c.cfg.Members.Members(ctx)
 	if err != nil {
@@ -179,7 +180,9 @@ func (c *Client) each(ctx context.Context, account ed25519.PublicKey, kind strin
 			if ctx.Err() == nil {
 				c.note(a.m, a.err)
 			}
-			if a.err == nil || cell.HasCode(a.err, cell.CodeNotFound) {
+			// Not-found and stale are answers about the data, not a
+			// holder failing: asking further down would not change them.
+			if a.err == nil || cell.HasCode(a.err, cell.CodeNotFound) || cell.HasCode(a.err, CodeStale) {
 				good++
 				out = append(out, a)
 			} else {

@@ -187,7 +187,9 @@ func (c *Client) publishRecord(ctx context.Context, r *SignedRecord) error {
 		return fmt.Errorf("mail: publish key: %w", err)
 	}
 	for _, a := range as {
-		if a.err == nil {
+		// Stale: the holder keeps a newer record of ours (another device,
+		// or a concurrent publish of this one, was a moment later).
+		if a.err == nil || cell.HasCode(a.err, CodeStale) {
 			return nil
 		}
 	}
