@@ -435,6 +435,9 @@ func (s *Server) apiMedia(w http.ResponseWriter, r *http.Request) {
 		s.writeFilesError(w, err)
 		return
 	}
+	// The fetcher keeps bulk streams open to holders between pieces; this
+	// request is its whole life, so close them when it ends.
+	defer f.Close()
 	rng, ok := normalizeRange(r.Header.Get("Range"))
 	if !ok {
 		w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(e.Size, 10))
