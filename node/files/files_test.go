@@ -109,6 +109,36 @@ func TestTreeOverQUIC(t *testing.T) {
 	if err := c.Mkdir(ctx, "/a.txt"); !errors.Is(err, ErrExists) {
 		t.Fatalf("mkdir over a file: %v", err)
 	}
+
+	// Moves change only the tree: a folder with its subtree and a renamed
+	// file read back the same bytes from their new paths.
+	if _, err := c.Move(ctx, "/docs/deep", "/photos/deep"); err != nil {
+		t.Fatal(err)
+	}
+	if got := getBytes(t, c, "/photos/deep/x/y.txt"); !bytes.Equal(got, files["/docs/deep/x/y.txt"]) {
+		t.Fatalf("moved folder's file reads %q", got)
+	}
+	if _, err := c.List(ctx, "/docs/deep"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the moved folder is still at its old path: %v", err)
+	}
+	if _, err := c.Move(ctx, "/a.txt", "/b.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if got := getBytes(t, c, "/b.txt"); !bytes.Equal(got, files["/a.txt"]) {
+		t.Fatalf("renamed file reads %q", got)
+	}
+	if _, err := c.Move(ctx, "/photos", "/photos/deep/inside"); !errors.Is(err, ErrBadPath) {
+		t.Fatalf("a folder moved into itself: %v", err)
+	}
+	if _, err := c.Move(ctx, "/b.txt", "/empty"); !errors.Is(err, ErrExists) {
+		t.Fatalf("a move onto a taken name: %v", err)
+	}
+	if _, err := c.Move(ctx, "/b.txt", "/a.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Move(ctx, "/photos/deep", "/docs/deep"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.Put(ctx, "/docs", bytes.NewReader(nil), nil); !errors.Is(err, ErrExists) {
 		t.Fatalf("put over a dir: %v", err)
 	}
