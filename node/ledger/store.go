@@ -73,33 +73,48 @@ func voteKey(a AccountID, seq uint64) []byte {
 
 // SaveVotes implements Store.
 func (s *BoltStore) SaveVotes(blocks []*Block) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketVotes)
-		for _, b := range blocks {
-			if err := bk.Put(voteKey(b.Account, b.Seq), b.Encode()); err != nil {
-				return fmt.Errorf("save vote: %w", err)
-			}
+	return s.db.Update(func(tx *bolt.Tx) error { return putVotes(tx, blocks) })
+}
+
+func putVotes(tx *bolt.Tx, blocks []*Block) error {
+	bk := tx.Bucket(bucketVotes)
+	for _, b := range blocks {
+		if err := bk.Put(voteKey(b.Account, b.Seq), b.Encode()); err != nil {
+			return fmt.Errorf("save vote: %w", err)
 		}
-		return nil
+	}
+	return nil
+}
+
+// SaveBatch implements BatchStore: certificates and votes in one
+// committed, fsynced transaction.
+func (s *BoltStore) SaveBatch(certs []*Certificate, votes []*Block) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := putCertificates(tx, certs); err != nil {
+			return err
+		}
+		return putVotes(tx, votes)
 	})
 }
 
 // SaveCertificates implements Store. Keys are an increasing sequence so
 // Load replays certificates in the order they were accepted.
 func (s *BoltStore) SaveCertificates(certs []*Certificate) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketCerts)
-		for _, c := range certs {
-			n, err := bk.NextSequence()
-			if err != nil {
-				return err
-			}
-			if err := bk.Put(binary.BigEndian.AppendUint64(nil, n), c.Encode()); err != nil {
-				return fmt.Errorf("save certificate: %w", err)
-			}
+	return s.db.Update(func(tx *bolt.Tx) error { return putCertificates(tx, certs) })
+}
+
+func putCertificates(tx *bolt.Tx, certs []*Certificate) error {
+	bk := tx.Bucket(bucketCerts)
+	for _, c := range certs {
+		n, err := bk.NextSequence()
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+		if err := bk.Put(binary.BigEndian.AppendUint64(nil, n), c.Encode()); err != nil {
+			return fmt.Errorf("save certificate: %w", err)
+		}
+	}
+	return nil
 }
 
 // Load implements Store.

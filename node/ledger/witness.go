@@ -103,8 +103,29 @@ const maxVoteTree = 1 << 12
 // arrive while the previous write is in progress (group commit). Blocks
 // are judged in order; the result slices match blocks.
 func (w *Witness) VoteBatch(blocks []*Block, now uint64) ([]Vote, []error) {
-	votes := make([]Vote, len(blocks))
-	errs := make([]error, len(blocks))
+	_, votes, errs := w.Step(nil, blocks, now)
+	return votes, errs
+}
+
+// BatchStore is a Store that can record certificates and votes in one
+// durable write; a witness whose store is one pays one fsync per Step
+// instead of two.
+type BatchStore interface {
+	Store
+	// SaveBatch records both, durably, before it returns.
+	SaveBatch(certs []*Certificate, votes []*Block) error
+}
+
+// Step confirms certs (as ConfirmBatch) and then votes on blocks (as
+// VoteBatch, judged against the state those certificates made), with one
+// store write for both when the store is a BatchStore. Every vote is on
+// stable storage before the signature over the batch is computed. One
+// block's refusal is reported in its own slot of errs and never affects
+// the others; confirmErr joins the certificates that were refused.
+func (w *Witness) Step(certs []*Certificate, blocks []*Block, now uint64) (confirmErr error, votes []Vote, errs []error) {
+	keep, cerrs := w.confirm(certs)
+	votes = make([]Vote, len(blocks))
+	errs = make([]error, len(blocks))
 	hashes := make([]Hash, len(blocks))
 	var toSave []*Block
 	for i, b := range blocks {
@@ -118,15 +139,27 @@ func (w *Witness) VoteBatch(blocks []*Block, now uint64) ([]Vote, []error) {
 			toSave = append(toSave, b)
 		}
 	}
-	if len(toSave) > 0 {
-		if err := w.store.SaveVotes(toSave); err != nil {
+	if bs, ok := w.store.(BatchStore); ok && len(keep) > 0 && len(toSave) > 0 {
+		if err := bs.SaveBatch(keep, toSave); err != nil {
 			// The in-memory locks are already taken, so this witness
 			// would refuse a different block now; but a vote it cannot
 			// persist must not be signed, and a disk that fails once is
 			// not trusted again.
 			w.failed = fmt.Errorf("%w: %w", ErrWitnessFailed, err)
 		}
+	} else {
+		if len(keep) > 0 {
+			if err := w.store.SaveCertificates(keep); err != nil {
+				cerrs = append(cerrs, fmt.Errorf("save certificates: %w", err))
+			}
+		}
+		if len(toSave) > 0 {
+			if err := w.store.SaveVotes(toSave); err != nil {
+				w.failed = fmt.Errorf("%w: %w", ErrWitnessFailed, err)
+			}
+		}
 	}
+	confirmErr = errors.Join(cerrs...)
 	// One signature over a Merkle root of every block voted in this batch:
 	// signing is the other large per-vote cost after the fsync. The
 	// votes were all persisted above, so the root commits only to blocks
@@ -144,9 +177,6 @@ func (w *Witness) VoteBatch(blocks []*Block, now uint64) ([]Vote, []error) {
 		ok = append(ok, i)
 		leaves = append(leaves, hashes[i])
 	}
-	if len(ok) == 0 {
-		return votes, errs
-	}
 	for len(ok) > 0 {
 		n := min(len(ok), maxVoteTree)
 		root, paths := buildVoteTree(leaves[:n])
@@ -158,7 +188,7 @@ func (w *Witness) VoteBatch(blocks []*Block, now uint64) ([]Vote, []error) {
 		}
 		ok, leaves = ok[n:], leaves[n:]
 	}
-	return votes, errs
+	return confirmErr, votes, errs
 }
 
 // admit runs every check and takes the locks for a new vote. fresh is
@@ -258,8 +288,13 @@ func (w *Witness) Confirm(c *Certificate) error {
 // Certificates that fail verification are skipped and reported, the others
 // are applied.
 func (w *Witness) ConfirmBatch(certs []*Certificate) error {
-	var errs []error
-	var keep []*Certificate
+	err, _, _ := w.Step(certs, nil, 0)
+	return err
+}
+
+// confirm verifies and applies certificates in memory and returns those
+// to save.
+func (w *Witness) confirm(certs []*Certificate) (keep []*Certificate, errs []error) {
 	for _, c := range certs {
 		h := c.BlockHash()
 		s := slot{c.Block.Account, c.Block.Seq}
@@ -286,12 +321,7 @@ func (w *Witness) ConfirmBatch(certs []*Certificate) error {
 		keep = append(keep, c)
 		w.pruneVotes(c.Block.Account)
 	}
-	if len(keep) > 0 {
-		if err := w.store.SaveCertificates(keep); err != nil {
-			errs = append(errs, fmt.Errorf("save certificates: %w", err))
-		}
-	}
-	return errors.Join(errs...)
+	return keep, errs
 }
 
 // pruneVotes forgets in-memory votes for slots that are now certified:
