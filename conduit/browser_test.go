@@ -565,7 +565,11 @@ func TestBrowserVideo(t *testing.T) {
 	mu.Unlock()
 	var duration float64
 	run("open the preview",
-		chromedp.Click(`//a[text()="clip.webm"]`, chromedp.BySearch),
+		// Clicked from inside the page: the list is redrawn when the
+		// uploads finish, and a node found before a redraw is gone by the
+		// time a protocol-level click reaches it.
+		chromedp.Poll(`(() => { const a = [...document.querySelectorAll("a")].find(a => a.textContent.trim() === "clip.webm");
+			if (!a) { return false; } a.click(); return true; })()`, nil, chromedp.WithPollingTimeout(60*time.Second)),
 		chromedp.WaitVisible("#preview-media"),
 		chromedp.Poll(`(() => { const v = document.getElementById("preview-media");
 			if (v.error) { throw new Error("media error " + v.error.code + ": " + v.error.message); }
