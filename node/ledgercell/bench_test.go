@@ -30,7 +30,12 @@ func processCPU() time.Duration {
 // path cannot avoid, which bounds what this 2-core machine can do.
 func BenchmarkCertifiedTransfersQUIC(b *testing.B) {
 	for _, senders := range []int{8, 128, 512} {
-		b.Run("senders="+itoa(senders), func(b *testing.B) { benchQUIC(b, senders) })
+		b.Run("senders="+itoa(senders), func(b *testing.B) { benchQUIC(b, senders, false) })
+	}
+	// A gateway's client (PushBehind): Certify returns at the certificate,
+	// whose push rides on the next requests.
+	for _, senders := range []int{128, 512} {
+		b.Run("senders="+itoa(senders)+"/push=behind", func(b *testing.B) { benchQUIC(b, senders, true) })
 	}
 }
 
@@ -42,9 +47,10 @@ func itoa(i int) string {
 	return s
 }
 
-func benchQUIC(b *testing.B, senders int) {
+func benchQUIC(b *testing.B, senders int, behind bool) {
 	n := newTestNet(b, 0, senders+1)
 	c := n.client(0)
+	c.cfg.PushBehind = behind
 	to := idOf(testKey("user", 0))
 	fee := n.g.Params.TransferFee
 	ctx := context.Background()
@@ -114,5 +120,7 @@ func benchQUIC(b *testing.B, senders int) {
 	b.ReportMetric(float64(verify.Microseconds()), "ed25519-verify-us")
 	b.ReportMetric(2/floor.Seconds(), "sig-floor-2core-transfers/s")
 	b.ReportMetric(rate/(2/floor.Seconds()), "ratio-to-sig-floor")
+	b.ReportMetric(float64(c.stats.requests.Load())/float64(k), "requests/transfer")
+	b.ReportMetric(float64(c.stats.blocks.Load())/float64(max(c.stats.requests.Load(), 1)), "blocks/request")
 	b.ReportMetric(0, "ns/op")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/borgios/borgios/node/cell"
 	"github.com/borgios/borgios/node/wire"
@@ -22,7 +23,14 @@ type pipe struct {
 	t     cell.Target
 	calls chan *pipeCall
 	sem   chan struct{}
+	// last is when the loop last sent a request that merged several
+	// calls: evidence of concurrent callers.
+	last time.Time
 }
+
+// busyWindow: a pipe that sent a merged request this recently is busy,
+// and its next small batch lingers for company.
+const busyWindow = 20 * time.Millisecond
 
 type pipeCall struct {
 	items  [][]byte
@@ -132,26 +140,56 @@ func (p *pipe) loop() {
 				size += len(it)
 			}
 		}
+		// Linger: while the client is busy (another request to this
+		// witness is out, or the last one merged several calls a moment
+		// ago, so more calls are surely coming), a small batch waits up
+		// to Linger for company. One request costs one envelope
+		// signature and check on each side, one QUIC exchange, one
+		// witness fsync and one vote signature whatever its size. A
+		// client with one caller at a time never waits.
+		var linger <-chan time.Time
+		var timer *time.Timer
+		if d := p.c.cfg.Linger; d > 0 && (len(p.sem) > 1 || time.Since(p.last) < busyWindow) {
+			timer = time.NewTimer(d)
+			linger = timer.C
+		}
 	more:
 		for {
+			var pc *pipeCall
 			select {
-			case pc := <-p.calls:
-				if !fits(pc, blocks, certs, size) {
-					next = pc
+			case pc = <-p.calls:
+			default:
+				if linger == nil || blocks+certs >= p.c.cfg.LingerItems {
 					break more
 				}
-				batch = append(batch, pc)
-				if pc.vote {
-					blocks += len(pc.items)
-				} else {
-					certs += len(pc.items)
+				select {
+				case pc = <-p.calls:
+				case <-linger:
+					break more
+				case <-p.c.closed:
+					timer.Stop()
+					return
 				}
-				for _, it := range pc.items {
-					size += len(it)
-				}
-			default:
+			}
+			if !fits(pc, blocks, certs, size) {
+				next = pc
 				break more
 			}
+			batch = append(batch, pc)
+			if pc.vote {
+				blocks += len(pc.items)
+			} else {
+				certs += len(pc.items)
+			}
+			for _, it := range pc.items {
+				size += len(it)
+			}
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if len(batch) > 1 {
+			p.last = time.Now()
 		}
 		go func() {
 			defer func() { <-p.sem }()
@@ -192,6 +230,9 @@ func (p *pipe) send(batch []*pipeCall) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.c.cfg.Timeout)
 	defer cancel()
+	p.c.stats.requests.Add(1)
+	p.c.stats.blocks.Add(int64(len(vr.Blocks)))
+	p.c.stats.certs.Add(int64(len(vr.Certs)))
 	raw, err := p.c.cfg.Caller.Call(ctx, p.t, DNA, KindVote, payload)
 	if err != nil {
 		finish(batch, err)
@@ -222,6 +263,8 @@ func (p *pipe) sendConfirms(batch []*pipeCall, req confirmRequest) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.c.cfg.Timeout)
 	defer cancel()
+	p.c.stats.requests.Add(1)
+	p.c.stats.certs.Add(int64(len(req.Certs)))
 	raw, err := p.c.cfg.Caller.Call(ctx, p.t, DNA, KindConfirm, payload)
 	if err != nil {
 		finish(batch, err)

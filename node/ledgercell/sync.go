@@ -74,6 +74,12 @@ func (c *Cell) syncFrom(ctx context.Context, t cell.Target, cursors map[string]i
 	k := hex.EncodeToString(t.Key)
 	from := cursors[k]
 	applied := 0
+	// One round reads up to the peer's count at its first page: what the
+	// peer applies meanwhile is live traffic that pushes and broadcasts
+	// deliver, and the cursor keeps it for the next round. Without the
+	// bound a node under load chases the head and pulls every new
+	// certificate a second time.
+	end := -1
 	for pages := 0; pages < 1<<20; pages++ {
 		cctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 		certs, next, total, err := fetchCerts(cctx, c.caller, t, from)
@@ -83,15 +89,18 @@ func (c *Cell) syncFrom(ctx context.Context, t cell.Target, cursors map[string]i
 		}
 		if total < from {
 			// The peer restarted and rebuilt its order; read it again.
-			from = 0
+			from, end = 0, -1
 			continue
+		}
+		if end < 0 {
+			end = total
 		}
 		res := c.ingest(ctx, certs)
 		applied += res.applied
 		c.stats.synced.Add(int64(res.applied))
 		from = next
 		cursors[k] = from
-		if from >= total || len(certs) == 0 {
+		if from >= min(total, end) || len(certs) == 0 {
 			return applied, nil
 		}
 	}
