@@ -414,3 +414,48 @@ func TestKill9WitnessNeverSignsTwice(t *testing.T) {
 		}
 	}
 }
+
+// TestStepOneWriteSurvivesReopen: a certificate and the votes that build
+// on it go to disk in one transaction (BoltStore.SaveBatch); after a
+// restart the witness holds both, one bad block in the batch failed
+// alone, and a conflicting block at the voted slot is refused.
+func TestStepOneWriteSurvivesReopen(t *testing.T) {
+	n := newTestNet(t, 3)
+	owner := testKey("user", 0)
+	fee := n.g.Params.TransferFee
+	n.stop(0)
+	c0 := n.mustCertify(n.block(owner, &Send{To: idOf(testKey("user", 1)), Amount: 1, Fee: fee}))
+	b1 := n.block(owner, &Send{To: idOf(testKey("user", 1)), Amount: 2, Fee: fee})
+	other := n.block(owner, &Send{To: idOf(testKey("user", 2)), Amount: 2, Fee: fee})
+	bad := NewBlock(n.g, testKey("user", 1), 5, Hash{}, &Send{To: idOf(owner), Amount: 1, Fee: fee})
+
+	open := func() (*BoltStore, *Witness) {
+		st, err := OpenBoltStore(n.path(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := OpenWitness(n.g, testKey("witness", 0), st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st, w
+	}
+	st, w := open()
+	cerr, votes, errs := w.Step([]*Certificate{c0}, []*Block{bad, b1}, n.now)
+	if cerr != nil || errs[1] != nil || VerifyVote(n.g, votes[1]) != nil || votes[1].Block != b1.Hash() {
+		t.Fatalf("step: %v %v", cerr, errs)
+	}
+	if errs[0] == nil || votes[0].Sig != (Signature{}) {
+		t.Fatalf("bad block in the batch: %v", errs[0])
+	}
+	st.Close()
+
+	st, w = open()
+	defer st.Close()
+	if _, ok := w.Ledger().Certificate(c0.BlockHash()); !ok {
+		t.Fatal("the certificate saved with the votes is gone after reopen")
+	}
+	if _, err := w.Vote(other, n.now); !errors.Is(err, ErrConflictingVote) {
+		t.Fatalf("after reopen, conflicting block at the voted slot: %v", err)
+	}
+}
