@@ -7,15 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/borgios/borgios/conduit/netclient"
 	"github.com/borgios/borgios/node"
-	"github.com/borgios/borgios/node/files"
 	"github.com/borgios/borgios/node/ledger"
 	"github.com/borgios/borgios/node/ledgercell"
-	"github.com/borgios/borgios/node/shard"
 	"github.com/borgios/borgios/node/store"
 )
 
@@ -28,25 +27,36 @@ var netCells = []string{"crono", "registry", "shard", "files", "ledger"}
 // when the pool sees every node serve the files and ledger cells.
 func startNetwork(t *testing.T, n int, allocs ...ledger.Allocation) *NetworkClient {
 	t.Helper()
+	return startCellNetwork(t, n, netCells, allocs...)
+}
+
+// startCellNetwork starts n real nodes running cells (sharing a dev genesis
+// when they run the ledger) and a NetworkClient connected to them; it
+// returns when the pool sees every node serve every cell but crono.
+func startCellNetwork(t *testing.T, n int, cells []string, allocs ...ledger.Allocation) *NetworkClient {
+	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	base := t.TempDir()
 	dir := func(i int) string { return filepath.Join(base, fmt.Sprintf("node%02d", i)) }
-	var witnesses []ed25519.PublicKey
-	for i := 0; i < n && i < 4; i++ {
-		db, err := store.Open(dir(i))
-		if err != nil {
+	var g *ledger.Genesis
+	if slices.Contains(cells, ledgercell.DNA.Name) {
+		var witnesses []ed25519.PublicKey
+		for i := 0; i < n && i < 4; i++ {
+			db, err := store.Open(dir(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, err := db.NodeKey()
+			db.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			witnesses = append(witnesses, key.Public().(ed25519.PublicKey))
+		}
+		var err error
+		if g, err = ledgercell.DevGenesis(witnesses, allocs...); err != nil {
 			t.Fatal(err)
 		}
-		key, err := db.NodeKey()
-		db.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		witnesses = append(witnesses, key.Public().(ed25519.PublicKey))
-	}
-	g, err := ledgercell.DevGenesis(witnesses, allocs...)
-	if err != nil {
-		t.Fatal(err)
 	}
 	var nodes []*node.Node
 	t.Cleanup(func() {
@@ -60,7 +70,7 @@ func startNetwork(t *testing.T, n int, allocs ...ledger.Allocation) *NetworkClie
 			peers = append(peers, nodes[0].Contact())
 		}
 		nd, err := node.Start(context.Background(), node.Config{
-			DataDir: dir(i), Listen: "127.0.0.1:0", Peers: peers, Cells: netCells,
+			DataDir: dir(i), Listen: "127.0.0.1:0", Peers: peers, Cells: cells,
 			TreeHeartbeat: 200 * time.Millisecond, Genesis: g, Logger: quiet,
 		})
 		if err != nil {
@@ -84,8 +94,8 @@ func startNetwork(t *testing.T, n int, allocs ...ledger.Allocation) *NetworkClie
 	deadline := time.Now().Add(120 * time.Second)
 	for {
 		full := true
-		for _, c := range []string{shard.DNA.Name, files.DNA.Name, ledgercell.DNA.Name} {
-			if len(p.Endpoints(c)) < n {
+		for _, c := range cells {
+			if c != "crono" && len(p.Endpoints(c)) < n {
 				full = false
 			}
 		}
