@@ -64,6 +64,8 @@ func (s *BoltStore) Close() error {
 	return nil
 }
 
+// voteKey is the slot key votes were saved under before they were
+// appended by sequence; Load reads both layouts.
 func voteKey(a AccountID, seq uint64) []byte {
 	k := make([]byte, 40)
 	copy(k, a[:])
@@ -76,10 +78,22 @@ func (s *BoltStore) SaveVotes(blocks []*Block) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return putVotes(tx, blocks) })
 }
 
+// putVotes appends votes under an increasing 8-byte sequence. Keyed by
+// slot (the layout before, 40-byte keys, still loaded), the votes of one
+// batch landed on as many random leaf pages as accounts, and rewriting
+// those pages was most of the commit; appended, a batch dirties the last
+// page or two. A witness saves at most one vote per slot (admit refuses a
+// second block, and the same block again is not fresh), so nothing
+// depended on a second save replacing the first.
 func putVotes(tx *bolt.Tx, blocks []*Block) error {
 	bk := tx.Bucket(bucketVotes)
+	bk.FillPercent = 1 // append-only: full pages
 	for _, b := range blocks {
-		if err := bk.Put(voteKey(b.Account, b.Seq), b.Encode()); err != nil {
+		n, err := bk.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := bk.Put(binary.BigEndian.AppendUint64(nil, n), b.Encode()); err != nil {
 			return fmt.Errorf("save vote: %w", err)
 		}
 	}
@@ -105,6 +119,7 @@ func (s *BoltStore) SaveCertificates(certs []*Certificate) error {
 
 func putCertificates(tx *bolt.Tx, certs []*Certificate) error {
 	bk := tx.Bucket(bucketCerts)
+	bk.FillPercent = 1 // append-only: full pages
 	for _, c := range certs {
 		n, err := bk.NextSequence()
 		if err != nil {

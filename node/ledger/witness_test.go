@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // An owner who sends two conflicting blocks for one sequence to different
@@ -458,4 +461,36 @@ func TestStepOneWriteSurvivesReopen(t *testing.T) {
 	if _, err := w.Vote(other, n.now); !errors.Is(err, ErrConflictingVote) {
 		t.Fatalf("after reopen, conflicting block at the voted slot: %v", err)
 	}
+}
+
+// TestLegacySlotKeyedVote: a vote saved under the slot key (the layout
+// before votes were appended by sequence) still locks its slot after an
+// upgrade.
+func TestLegacySlotKeyedVote(t *testing.T) {
+	g := testGenesis(t, 3, DefaultParams())
+	owner := testKey("user", 0)
+	fee := g.Params.TransferFee
+	a := NewBlock(g, owner, 0, Hash{}, &Send{To: idOf(testKey("user", 1)), Amount: 1, Fee: fee})
+	b := NewBlock(g, owner, 0, Hash{}, &Send{To: idOf(testKey("user", 2)), Amount: 1, Fee: fee})
+	path := filepath.Join(t.TempDir(), "w.db")
+	st, err := OpenBoltStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketVotes).Put(voteKey(a.Account, a.Seq), a.Encode())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := OpenWitness(g, testKey("witness", 0), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Vote(b, startTime); !errors.Is(err, ErrConflictingVote) {
+		t.Fatalf("conflicting block at a slot voted in the old layout: %v", err)
+	}
+	if _, err := w.Vote(a, startTime); err != nil {
+		t.Fatalf("the block voted in the old layout: %v", err)
+	}
+	st.Close()
 }
