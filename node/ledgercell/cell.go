@@ -81,7 +81,7 @@ type Cell struct {
 	indexed  int
 	chains   map[ledger.AccountID][]ledger.Hash
 	credits  map[ledger.AccountID][]ledger.Hash
-	voted    map[slotKey][]byte
+	voted    map[slotKey]*ledger.Block // encoded only when a conflict is reported
 	evidence []*ledger.Equivocation
 	evSeen   map[[2]ledger.Hash]bool
 
@@ -142,7 +142,7 @@ func New(cfg Config) (*Cell, error) {
 		caller:     &cell.Client{Transport: h.Transport, Key: h.Key, Network: h.Network, Verifier: h.Verifier, Now: h.Now},
 		chains:     map[ledger.AccountID][]ledger.Hash{},
 		credits:    map[ledger.AccountID][]ledger.Hash{},
-		voted:      map[slotKey][]byte{},
+		voted:      map[slotKey]*ledger.Block{},
 		evSeen:     map[[2]ledger.Hash]bool{},
 		claiming:   map[ledger.Hash]bool{},
 		me:         ledger.AccountID(h.Key.Public().(ed25519.PublicKey)),
@@ -479,11 +479,13 @@ func (c *Cell) runBatch(batch []*job) {
 				switch err := j.errs[k]; {
 				case err == nil:
 					if _, ok := c.voted[s]; !ok {
-						c.voted[s] = b.Encode()
+						c.voted[s] = b
 					}
 					c.stats.votes.Add(1)
 				case errors.Is(err, ledger.ErrConflictingVote):
-					j.voted[k] = c.voted[s]
+					if vb := c.voted[s]; vb != nil {
+						j.voted[k] = vb.Encode()
+					}
 					c.stats.refused.Add(1)
 				default:
 					c.stats.refused.Add(1)

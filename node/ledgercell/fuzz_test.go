@@ -36,7 +36,7 @@ func FuzzReceptor(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0xa1, 0x01, 0x9f})
 	c := &Cell{g: g, led: ledger.NewLedger(g), chains: map[ledger.AccountID][]ledger.Hash{}, credits: map[ledger.AccountID][]ledger.Hash{},
-		voted: map[slotKey][]byte{}, evSeen: map[[2]ledger.Hash]bool{}, spreadWake: make(chan struct{}, 1),
+		voted: map[slotKey]*ledger.Block{}, evSeen: map[[2]ledger.Hash]bool{}, spreadWake: make(chan struct{}, 1),
 		book: ledger.NewVoucherBook(g), disputes: make(chan ledger.Hash, 1)}
 	handlers := []cell.ReceptorFunc{c.handleConfirm, c.handleBalance, c.handleHead, c.handleChain, c.handleBlock,
 		c.handleCertificate, c.handleHistory, c.handleCerts, c.handleVote, c.handleClaim, c.handlePay, c.handleLane}

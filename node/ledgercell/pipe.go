@@ -44,7 +44,7 @@ type pipeCall struct {
 }
 
 func (c *Client) pipe(t cell.Target) *pipe {
-	id := targetID(t)
+	id := keyOf(t)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.pipes[id]
