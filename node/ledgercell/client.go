@@ -379,6 +379,21 @@ func (c *Client) spreader(voters []cell.Target) cell.Target {
 	return best
 }
 
+// idle reports whether every request this client queued has been
+// answered (or failed): after it, no witness will still judge a block
+// this client sent, even one whose Certify already returned because a
+// quorum was out of reach without that witness's answer.
+func (c *Client) idle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.pipes {
+		if p.pending.Load() != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // pushBehind queues cert in every witness's pipe and returns at once: the
 // certificate rides on the next request to each witness, ahead of any
 // later block of this client (a pipe keeps its order, and a witness
@@ -387,9 +402,7 @@ func (c *Client) pushBehind(ts []cell.Target, spreader cell.Target, cert *ledger
 	enc := [][]byte{cert.Encode()}
 	for _, t := range ts {
 		pc := &pipeCall{items: enc, spread: keyOf(t) == keyOf(spreader), done: make(chan struct{})}
-		select {
-		case c.pipe(t).calls <- pc:
-		case <-c.closed:
+		if c.pipe(t).enqueue(context.Background(), pc) != nil {
 			return
 		}
 	}

@@ -85,6 +85,11 @@ func TestLanesOverCells(t *testing.T) {
 	if _, err := payer.SettleLane(ctx, open.BlockHash(), shells(5)); !errors.Is(err, ledger.ErrDisputeWindowOpen) {
 		t.Fatalf("settle inside the window: %v", err)
 	}
+	// Certify returns once a quorum is out of reach; a witness that had
+	// not answered yet must judge the early settle before the clock
+	// moves, or it would vote it after the window and the next settle
+	// would find (and finish) that block at its slot.
+	waitFor(t, "every witness to judge the early settle", payer.idle)
 
 	// Let the window (and the clock skew margin) pass.
 	clockOffset.Add(int64(n.g.Params.DisputeWindowMs + n.g.Params.MaxClockSkewMs + 1000))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/borgios/borgios/node/cell"
@@ -26,6 +27,9 @@ type pipe struct {
 	// last is when the loop last sent a request that merged several
 	// calls: evidence of concurrent callers.
 	last time.Time
+	// pending counts calls queued or in flight, answered or not by
+	// their callers' deadlines.
+	pending atomic.Int64
 }
 
 // busyWindow: a pipe that sent a merged request this recently is busy,
@@ -59,12 +63,8 @@ func (c *Client) pipe(t cell.Target) *pipe {
 var errClientClosed = errors.New("ledger client closed")
 
 func (p *pipe) call(ctx context.Context, pc *pipeCall) error {
-	select {
-	case p.calls <- pc:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-p.c.closed:
-		return errClientClosed
+	if err := p.enqueue(ctx, pc); err != nil {
+		return err
 	}
 	select {
 	case <-pc.done:
@@ -198,10 +198,31 @@ func (p *pipe) loop() {
 	}
 }
 
-func finish(batch []*pipeCall, err error) {
+func (p *pipe) finish(batch []*pipeCall, err error) {
 	for _, pc := range batch {
 		pc.err = err
-		close(pc.done)
+		p.done(pc)
+	}
+}
+
+// done hands a call its result.
+func (p *pipe) done(pc *pipeCall) {
+	close(pc.done)
+	p.pending.Add(-1)
+}
+
+// enqueue queues pc behind the calls already in the pipe.
+func (p *pipe) enqueue(ctx context.Context, pc *pipeCall) error {
+	p.pending.Add(1)
+	select {
+	case p.calls <- pc:
+		return nil
+	case <-ctx.Done():
+		p.pending.Add(-1)
+		return ctx.Err()
+	case <-p.c.closed:
+		p.pending.Add(-1)
+		return errClientClosed
 	}
 }
 
@@ -225,7 +246,7 @@ func (p *pipe) send(batch []*pipeCall) {
 	vr.Certs, vr.Spread = cr.Certs, cr.Spread
 	payload, err := marshal(vr)
 	if err != nil {
-		finish(batch, err)
+		p.finish(batch, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.c.cfg.Timeout)
@@ -235,12 +256,12 @@ func (p *pipe) send(batch []*pipeCall) {
 	p.c.stats.certs.Add(int64(len(vr.Certs)))
 	raw, err := p.c.cfg.Caller.Call(ctx, p.t, DNA, KindVote, payload)
 	if err != nil {
-		finish(batch, err)
+		p.finish(batch, err)
 		return
 	}
 	var ans voteAnswer
 	if err := wire.Unmarshal(raw, &ans); err != nil || len(ans.Results) != len(vr.Blocks) {
-		finish(batch, cell.Errorf(cell.CodeBadAnswer, "vote answer from %s: %d results for %d blocks (%v)", p.t.Addr, len(ans.Results), len(vr.Blocks), err))
+		p.finish(batch, cell.Errorf(cell.CodeBadAnswer, "vote answer from %s: %d results for %d blocks (%v)", p.t.Addr, len(ans.Results), len(vr.Blocks), err))
 		return
 	}
 	i := 0
@@ -251,14 +272,14 @@ func (p *pipe) send(batch []*pipeCall) {
 		} else if ans.Confirm != nil {
 			pc.confirm = *ans.Confirm
 		}
-		close(pc.done)
+		p.done(pc)
 	}
 }
 
 func (p *pipe) sendConfirms(batch []*pipeCall, req confirmRequest) {
 	payload, err := marshal(req)
 	if err != nil {
-		finish(batch, err)
+		p.finish(batch, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.c.cfg.Timeout)
@@ -267,16 +288,16 @@ func (p *pipe) sendConfirms(batch []*pipeCall, req confirmRequest) {
 	p.c.stats.certs.Add(int64(len(req.Certs)))
 	raw, err := p.c.cfg.Caller.Call(ctx, p.t, DNA, KindConfirm, payload)
 	if err != nil {
-		finish(batch, err)
+		p.finish(batch, err)
 		return
 	}
 	var ans confirmAnswer
 	if err := wire.Unmarshal(raw, &ans); err != nil {
-		finish(batch, fmt.Errorf("confirm answer from %s: %w", p.t.Addr, err))
+		p.finish(batch, fmt.Errorf("confirm answer from %s: %w", p.t.Addr, err))
 		return
 	}
 	for _, pc := range batch {
 		pc.confirm = ans
-		close(pc.done)
+		p.done(pc)
 	}
 }
