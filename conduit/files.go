@@ -322,7 +322,7 @@ func (s *Server) receiveUploads(r *http.Request, dir, id string) ([]fileEntryJSO
 			}
 			s.uploads.start(pid, p, s.cfg.Clock())
 		}
-		s.treeMu.Lock()
+		s.lockTree()
 		e, err := ns.files.Put(r.Context(), p, part, func(stored int64) {
 			if pid != "" {
 				s.uploads.set(pid, stored)
@@ -554,7 +554,7 @@ func (s *Server) mkdir(ctx context.Context, p string) error {
 		return err
 	}
 	defer ns.close()
-	s.treeMu.Lock()
+	s.lockTree()
 	defer s.treeMu.Unlock()
 	return ns.files.Mkdir(ctx, p)
 }
@@ -569,7 +569,7 @@ func (s *Server) remove(ctx context.Context, p string) error {
 		return err
 	}
 	defer ns.close()
-	s.treeMu.Lock()
+	s.lockTree()
 	defer s.treeMu.Unlock()
 	return ns.files.Remove(ctx, p)
 }
@@ -606,7 +606,7 @@ func (s *Server) move(ctx context.Context, from, to string) (fileEntryJSON, erro
 		return fileEntryJSON{}, err
 	}
 	defer ns.close()
-	s.treeMu.Lock()
+	s.lockTree()
 	defer s.treeMu.Unlock()
 	e, err := ns.files.Stat(ctx, from)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"github.com/borgios/borgios/web"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -113,6 +114,10 @@ func TestFilesAndWalletAPI(t *testing.T) {
 	}
 	if u := got["t1-1"]; !u.Done || u.Stored != int64(len(data)) || u.Path != "/docs/data.bin" || u.Error != "" {
 		t.Fatalf("progress of data.bin: %+v (all %+v)", u, prog.Uploads)
+	}
+	// Home shows the balance and the bytes stored, fresh after a change.
+	if _, home := ts.get("/home"); !strings.Contains(home, "100.000000 shells") || !strings.Contains(home, web.Bytes(int64(len(data)+len(fs["hello.txt"])))) {
+		t.Fatalf("home does not show the balance and storage used:\n%s", home)
 	}
 	if st := ts.api("GET", "/api/files/list?path=/docs", nil, &l); st != http.StatusOK || names(l) != "data.bin:file,hello.txt:file" {
 		t.Fatalf("list /docs: %d %s", st, names(l))

@@ -300,12 +300,13 @@ func (s *Server) pageHome(w http.ResponseWriter, r *http.Request) {
 	}
 	p := s.chrome("Home", web.NavHome)
 	p.NeedsKeys = true
+	balance, storage := s.homeFigures(r.Context(), id.Address)
 	s.render(w, r, http.StatusOK, web.HomePage(web.HomeView{
 		Page:    p,
 		Address: id.Address,
 		QR:      qr,
-		Balance: "—",
-		Storage: "—",
+		Balance: balance,
+		Storage: storage,
 		Network: s.netView(r.Context()).view(),
 	}))
 }

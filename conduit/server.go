@@ -96,6 +96,8 @@ type Server struct {
 	genesisMu sync.Mutex
 	genesis   *ledger.Genesis // fetched once from the network
 
+	home homeFacts // the Home page's balance and storage, briefly cached
+
 	netOnce sync.Once
 	netSt   *netState // the Network page's tree crawls and drawings
 

@@ -299,6 +299,7 @@ func parseSend(to, amount string) (ledger.AccountID, ledger.Amount, error) {
 // send certifies a send block. It is not retried on another node: a
 // certificate whose answer was lost would make a retry a second send.
 func (s *Server) send(ctx context.Context, to ledger.AccountID, amt ledger.Amount) (*ledger.Certificate, error) {
+	defer s.home.forget()
 	ctx, cancel := context.WithTimeout(ctx, walletTimeout)
 	defer cancel()
 	ws, err := s.openWallet(ctx)
@@ -313,6 +314,7 @@ func (s *Server) send(ctx context.Context, to ledger.AccountID, amt ledger.Amoun
 }
 
 func (s *Server) receive(ctx context.Context) (*ledger.Certificate, error) {
+	defer s.home.forget()
 	ctx, cancel := context.WithTimeout(ctx, walletTimeout)
 	defer cancel()
 	ws, err := s.openWallet(ctx)
