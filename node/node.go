@@ -221,6 +221,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.wg.Add(1)
 		go n.keepPeer(ctx, p)
 	}
+	if n.nat != nil {
+		n.wg.Add(1)
+		go n.payRelayLoop(ctx)
+	}
 	n.log.Info("node started", "contact", n.Contact().String(), "monitor", n.MonitorURL(), "network", cfg.Network, "data_dir", cfg.DataDir)
 	return n, nil
 }
