@@ -47,6 +47,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /wallet", s.pageWallet)
 	mux.HandleFunc("POST /wallet/send", s.postWalletSend)
 	mux.HandleFunc("POST /wallet/receive", s.postWalletReceive)
+	mux.HandleFunc("POST /wallet/faucet", s.postWalletFaucet)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(web.Static)))
 
 	mux.HandleFunc("GET /api/identity", s.apiIdentity)
@@ -68,6 +69,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/wallet", s.apiWallet)
 	mux.HandleFunc("POST /api/wallet/send", s.apiWalletSend)
 	mux.HandleFunc("POST /api/wallet/receive", s.apiWalletReceive)
+	mux.HandleFunc("POST /api/wallet/faucet", s.apiWalletFaucet)
 	// Sections that grew after the first pages register their own routes,
 	// each from its own file, so one section's change never touches another's.
 	s.mailRoutes(mux)

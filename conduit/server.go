@@ -38,6 +38,10 @@ const (
 type Config struct {
 	// Listen is a loopback host:port; default 127.0.0.1:0 (any free port).
 	Listen string
+	// Faucet, when set (borgios demo only), gives the unlocked identity
+	// demo shells, so the Wallet can be tried on a fresh identity. It
+	// returns the amount sent; the person then receives it like any send.
+	Faucet func(ctx context.Context, to ledger.AccountID) (ledger.Amount, error)
 	// Network reports network status to the pages; default: "not
 	// connected", until the embedded node plugs in here.
 	Network NetworkStatus

@@ -414,7 +414,7 @@ func (s *Server) apiWalletReceive(w http.ResponseWriter, r *http.Request) {
 func (s *Server) walletView(r *http.Request) web.WalletView {
 	p := s.chrome("Wallet", web.NavWallet)
 	p.NeedsKeys = true
-	v := web.WalletView{Page: p, Address: p.Address, Balance: "—"}
+	v := web.WalletView{Page: p, Address: p.Address, Balance: "—", Faucet: s.cfg.Faucet != nil}
 	out, err := s.wallet(r.Context())
 	if err != nil {
 		_, e := walletError(err)

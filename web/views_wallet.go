@@ -27,6 +27,8 @@ type WalletView struct {
 	// To and Amount refill the send form after a mistake.
 	To     string
 	Amount string
+	// Faucet offers demo shells (borgios demo only).
+	Faucet bool
 }
 
 // WalletConfirmView asks the person to confirm a send before it happens.

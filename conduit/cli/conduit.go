@@ -18,6 +18,7 @@ import (
 	"github.com/borgios/borgios/conduit"
 	"github.com/borgios/borgios/conduit/netclient"
 	"github.com/borgios/borgios/node"
+	"github.com/borgios/borgios/node/ledger"
 	"github.com/borgios/borgios/usb"
 )
 
@@ -36,6 +37,8 @@ type conduitOptions struct {
 	peers   []string
 	dataDir string
 	network string
+	// faucet gives demo shells (borgios demo only).
+	faucet func(context.Context, ledger.AccountID) (ledger.Amount, error)
 }
 
 func newConduitCmd() *cobra.Command {
@@ -95,6 +98,7 @@ func runConduitWith(ctx context.Context, stdout, stderr io.Writer, o conduitOpti
 		Logger:       logger,
 		IdleLock:     o.idleLock,
 		ExitOnUnplug: true,
+		Faucet:       o.faucet,
 	}
 	if o.keyFile != "" {
 		cfg.KeyFile = conduit.KeyFilePath(o.keyFile)

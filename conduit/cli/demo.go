@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,6 +16,7 @@ import (
 	"github.com/borgios/borgios/conduit"
 	"github.com/borgios/borgios/conduit/netclient"
 	"github.com/borgios/borgios/node"
+	"github.com/borgios/borgios/node/cell"
 	"github.com/borgios/borgios/node/ledger"
 	"github.com/borgios/borgios/node/ledgercell"
 	"github.com/borgios/borgios/node/store"
@@ -73,7 +75,13 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, o demoOptions) error
 	}
 
 	fmt.Fprintf(stdout, "Starting %d BorgIOS nodes on 127.0.0.1 (data in %s)\n", o.nodes, base)
-	genesis, err := demoGenesis(base, o.nodes)
+	// The faucet's key lives only in this process: the demo's genesis
+	// gives it shells so that a fresh identity can try the Wallet.
+	_, faucetKey, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return err
+	}
+	genesis, err := demoGenesis(base, o.nodes, ledger.Allocation{Account: ledger.AccountID(faucetKey.Public().(ed25519.PublicKey)), Amount: demoFaucetFunds})
 	if err != nil {
 		return err
 	}
@@ -140,13 +148,48 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, o demoOptions) error
 	}()
 	defer func() { cancelNC(); nc.Close(); <-ncDone }()
 	network := conduit.DemoNetwork{LocalNodes: status, Client: nc}
-	return runConduitWith(ctx, stdout, stderr, conduitOptions{listen: o.listen, noBrowser: o.noBrowser, idleLock: conduit.DefaultIdleLock}, openBrowser, network)
+	var witnesses []cell.Target
+	for _, n := range nodes[:min(len(nodes), 4)] {
+		c := n.Contact()
+		witnesses = append(witnesses, cell.Target{Key: c.Key, Addr: c.Addr})
+	}
+	faucet := demoFaucet(genesis, faucetKey, nc, witnesses)
+	return runConduitWith(ctx, stdout, stderr, conduitOptions{listen: o.listen, noBrowser: o.noBrowser, idleLock: conduit.DefaultIdleLock, faucet: faucet}, openBrowser, network)
+}
+
+// The demo faucet holds a million shells and gives 100 per press.
+const (
+	demoFaucetFunds = 1_000_000 * ledger.MicroPerShell
+	demoFaucetGift  = 100 * ledger.MicroPerShell
+)
+
+// demoFaucet sends demo shells from the faucet account through the demo's
+// own network client, one send at a time (an account's blocks are a chain).
+func demoFaucet(g *ledger.Genesis, key ed25519.PrivateKey, nc *conduit.NetworkClient, witnesses []cell.Target) func(context.Context, ledger.AccountID) (ledger.Amount, error) {
+	var mu sync.Mutex
+	var client *ledgercell.Client
+	return func(ctx context.Context, to ledger.AccountID) (ledger.Amount, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if client == nil {
+			p := nc.Pool()
+			if p == nil {
+				return 0, errors.New("the demo network is still connecting; try again in a moment")
+			}
+			client = ledgercell.NewClient(ledgercell.ClientConfig{Genesis: g, Caller: p.Client(key),
+				Witnesses: ledgercell.StaticWitnesses(witnesses)})
+		}
+		if _, err := client.Send(ctx, to, demoFaucetGift); err != nil {
+			return 0, fmt.Errorf("faucet: %w", err)
+		}
+		return demoFaucetGift, nil
+	}
 }
 
 // demoGenesis makes the demo network's ledger genesis: its witnesses are
 // the first (up to) four nodes, whose keys are created here, before the
 // nodes start, so that every node can be given the same genesis.
-func demoGenesis(base string, nodes int) (*ledger.Genesis, error) {
+func demoGenesis(base string, nodes int, allocs ...ledger.Allocation) (*ledger.Genesis, error) {
 	var witnesses []ed25519.PublicKey
 	for i := 0; i < nodes && i < 4; i++ {
 		db, err := store.Open(demoNodeDir(base, i))
@@ -160,7 +203,7 @@ func demoGenesis(base string, nodes int) (*ledger.Genesis, error) {
 		}
 		witnesses = append(witnesses, key.Public().(ed25519.PublicKey))
 	}
-	return ledgercell.DevGenesis(witnesses)
+	return ledgercell.DevGenesis(witnesses, allocs...)
 }
 
 func demoNodeDir(base string, i int) string { return filepath.Join(base, fmt.Sprintf("node%02d", i+1)) }
