@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/borgios/borgios/node/identity"
+	"github.com/borgios/borgios/node/ledger"
 )
 
 // demoStepLimit bounds one browser step against the demo. It is only a
@@ -252,8 +253,12 @@ const downloadJS = `(async () => {
 // first time would: create an identity and type back the three words
 // asked for; upload a file of random bytes through the Files page's input
 // and download it back bit-identical through the page's Download link;
+// upload a short WebM, open its preview, play it and seek to the middle;
 // lock, then unlock by restoring the 24 words, and find the file still
-// there; open the Network page and see the tree drawn as an SVG.
+// there; open the Network page and see the tree drawn as an SVG; create a
+// second identity, take shells from the demo's faucet with the first,
+// send some to the second with the confirmation step, and see both
+// balances change.
 func TestDemoInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the demo browser test starts a five-node network and Chromium")
@@ -281,48 +286,8 @@ func TestDemoInChromium(t *testing.T) {
 	if strings.Contains(loc, "token") {
 		t.Errorf("the token stayed in the address bar: %q", loc)
 	}
-	var words []string
-	run("create an identity",
-		chromedp.Click("#go-create"),
-		chromedp.WaitVisible("#words"),
-		chromedp.Evaluate(`Array.from(document.querySelectorAll('[data-word]')).map(e => e.textContent.trim())`, &words),
-		shot("create-words"),
-	)
-	if len(words) != 24 {
-		t.Fatalf("the page shows %d words: %q", len(words), words)
-	}
-	keys, err := identity.KeysFromMnemonic(strings.Join(words, " "), "")
-	if err != nil {
-		t.Fatalf("the page's words are not a valid phrase: %v", err)
-	}
-	want := keys.Address()
-	var positions []int
-	run("confirm page",
-		chromedp.Click("#written"),
-		chromedp.WaitVisible("#finish"),
-		chromedp.Evaluate(`Array.from(document.querySelectorAll('[data-position]')).map(e => +e.dataset.position)`, &positions),
-	)
-	if len(positions) != 3 {
-		t.Fatalf("the page asks for words %v, want three", positions)
-	}
-	var confirm chromedp.Tasks
-	for _, p := range positions {
-		if p < 1 || p > 24 {
-			t.Fatalf("the page asks for word %d", p)
-		}
-		confirm = append(confirm, chromedp.SendKeys("#word"+strconv.Itoa(p), words[p-1]))
-	}
-	var addr string
-	run("confirm the words", append(confirm,
-		shot("create-confirm"),
-		chromedp.Click("#finish"),
-		chromedp.WaitVisible("#address"),
-		chromedp.Text("#address", &addr),
-		shot("home"),
-	)...)
-	if addr != want {
-		t.Fatalf("home shows %q, want %q", addr, want)
-	}
+	words, addr := demoCreate(t, b, true)
+	want := addr
 
 	// Files: upload random bytes through the page's input, then fetch
 	// them back through the row's Download link.
@@ -354,30 +319,13 @@ func TestDemoInChromium(t *testing.T) {
 	}
 	download("download it back")
 
+	// Video: upload the clip through the Files page, open its preview,
+	// play it and seek to the middle.
+	demoPlayVideo(t, b, origin)
+
 	// Lock, then unlock by restoring the words read above.
-	var notice string
-	run("lock",
-		chromedp.Click(`nav a[href="/settings"]`),
-		chromedp.WaitVisible("#lock"),
-		shot("settings"),
-		chromedp.Click("#lock"),
-		chromedp.WaitVisible("#notice"),
-		chromedp.Text("#notice", &notice),
-		shot("locked"),
-	)
-	if !strings.Contains(notice, "Locked") {
-		t.Errorf("after Lock the page says %q", notice)
-	}
-	run("restore the words",
-		chromedp.Click("#go-restore"),
-		chromedp.WaitVisible("#mnemonic"),
-		chromedp.SendKeys("#mnemonic", strings.Join(words, " ")),
-		shot("restore"),
-		chromedp.Click("#unlock"),
-		chromedp.WaitVisible("#address"),
-		chromedp.Text("#address", &addr),
-	)
-	if addr != want {
+	demoLock(t, b, "settings", "locked")
+	if addr = demoRestore(t, b, words, "restore"); addr != want {
 		t.Fatalf("after restoring the words home shows %q, want %q", addr, want)
 	}
 	// The file was stored on the network under the identity, not in the
@@ -396,7 +344,12 @@ func TestDemoInChromium(t *testing.T) {
 			&circles, chromedp.WithPollingTimeout(demoStepLimit)),
 		shot("network"),
 	)
-	t.Logf("network tree: %d nodes drawn; screenshots in %s", circles, b.shots)
+	t.Logf("network tree: %d nodes drawn", circles)
+
+	// Shells: a second identity B, then the first sends B shells the
+	// faucet gave it, and both balances change.
+	demoSendShells(t, b, origin, words, want)
+	t.Logf("screenshots in %s", b.shots)
 }
 
 // uploadFile uploads one file through the Files page's input. The demo's
@@ -436,4 +389,313 @@ func uploadFile(t *testing.T, b *demoBrowser, origin, local string) {
 		t.Logf("upload attempt %d: %q (the page reported %q); trying again", attempt, notice, problems)
 		time.Sleep(2 * time.Second)
 	}
+}
+
+// demoCreate goes from the Welcome page through Create: it reads the
+// 24 words, types back the three asked for and returns the words and the
+// address Home shows, after checking that the words derive that address.
+// shots saves the pages of the way (only the first identity's are kept).
+func demoCreate(t *testing.T, b *demoBrowser, shots bool) (words []string, addr string) {
+	t.Helper()
+	shot := func(name string) chromedp.Action {
+		if !shots {
+			return chromedp.Tasks{}
+		}
+		return b.shot(name)
+	}
+	b.run("create an identity",
+		chromedp.WaitVisible("#go-create"),
+		chromedp.Click("#go-create"),
+		chromedp.WaitVisible("#words"),
+		chromedp.Evaluate(`Array.from(document.querySelectorAll('[data-word]')).map(e => e.textContent.trim())`, &words),
+		shot("create-words"),
+	)
+	if len(words) != 24 {
+		t.Fatalf("the page shows %d words: %q", len(words), words)
+	}
+	keys, err := identity.KeysFromMnemonic(strings.Join(words, " "), "")
+	if err != nil {
+		t.Fatalf("the page's words are not a valid phrase: %v", err)
+	}
+	var positions []int
+	b.run("confirm page",
+		chromedp.Click("#written"),
+		chromedp.WaitVisible("#finish"),
+		chromedp.Evaluate(`Array.from(document.querySelectorAll('[data-position]')).map(e => +e.dataset.position)`, &positions),
+	)
+	if len(positions) != 3 {
+		t.Fatalf("the page asks for words %v, want three", positions)
+	}
+	var confirm chromedp.Tasks
+	for _, p := range positions {
+		if p < 1 || p > 24 {
+			t.Fatalf("the page asks for word %d", p)
+		}
+		confirm = append(confirm, chromedp.SendKeys("#word"+strconv.Itoa(p), words[p-1]))
+	}
+	b.run("confirm the words", append(confirm,
+		shot("create-confirm"),
+		chromedp.Click("#finish"),
+		chromedp.WaitVisible("#address"),
+		chromedp.Text("#address", &addr),
+		shot("home"),
+	)...)
+	if want := keys.Address(); addr != want {
+		t.Fatalf("home shows %q, want %q (the address of the words shown)", addr, want)
+	}
+	return words, addr
+}
+
+// demoLock presses Lock on the Settings page and checks that the page says
+// so; it ends on the Welcome page. Empty shot names take no screenshots.
+func demoLock(t *testing.T, b *demoBrowser, settingsShot, lockedShot string) {
+	t.Helper()
+	shot := func(name string) chromedp.Action {
+		if name == "" {
+			return chromedp.Tasks{}
+		}
+		return b.shot(name)
+	}
+	var notice string
+	b.run("lock",
+		chromedp.Click(`nav a[href="/settings"]`),
+		chromedp.WaitVisible("#lock"),
+		shot(settingsShot),
+		chromedp.Click("#lock"),
+		chromedp.WaitVisible("#notice"),
+		chromedp.Text("#notice", &notice),
+		shot(lockedShot),
+	)
+	if !strings.Contains(notice, "Locked") {
+		t.Errorf("after Lock the page says %q", notice)
+	}
+}
+
+// demoRestore unlocks from the Welcome page by typing the 24 words and
+// returns the address Home shows.
+func demoRestore(t *testing.T, b *demoBrowser, words []string, restoreShot string) (addr string) {
+	t.Helper()
+	shot := chromedp.Action(chromedp.Tasks{})
+	if restoreShot != "" {
+		shot = b.shot(restoreShot)
+	}
+	b.run("restore the words",
+		chromedp.Click("#go-restore"),
+		chromedp.WaitVisible("#mnemonic"),
+		chromedp.SendKeys("#mnemonic", strings.Join(words, " ")),
+		shot,
+		chromedp.Click("#unlock"),
+		chromedp.WaitVisible("#address"),
+		chromedp.Text("#address", &addr),
+	)
+	return addr
+}
+
+// demoClip is the 6 s VP8 WebM the conduit's own video test plays.
+const demoClip = "../../testdata/clip.webm"
+
+// demoPlayVideo uploads the clip through the Files page, opens its preview,
+// plays it muted (the autoplay policy lets a script start muted media)
+// until it passes 0.5 s with no media error, and seeks to the middle.
+func demoPlayVideo(t *testing.T, b *demoBrowser, origin string) {
+	t.Helper()
+	clip, err := filepath.Abs(demoClip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uploadFile(t, b, origin, clip)
+	var duration float64
+	b.run("open the video's preview",
+		// Clicked from inside the page: the list is redrawn when the
+		// upload finishes, and a node found before a redraw is gone by
+		// the time a protocol-level click reaches it.
+		chromedp.Poll(`(() => { const a = [...document.querySelectorAll("a")].find(a => a.textContent.trim() === "clip.webm");
+			if (!a) { return false; } a.click(); return true; })()`, nil, chromedp.WithPollingTimeout(demoStepLimit)),
+		chromedp.WaitVisible("#preview-media"),
+		chromedp.Poll(`(() => { const v = document.getElementById("preview-media");
+			if (v.error) { throw new Error("media error " + v.error.code + ": " + v.error.message); }
+			return v.readyState >= 1 && isFinite(v.duration) ? v.duration : 0; })()`, &duration, chromedp.WithPollingTimeout(demoStepLimit)),
+	)
+	if duration < 5.5 || duration > 6.5 {
+		t.Fatalf("the video's duration is %v s, want 6", duration)
+	}
+	var played float64
+	b.run("play the video",
+		chromedp.Evaluate(`(() => { const v = document.getElementById("preview-media");
+			window.seekedAt = -1;
+			v.addEventListener("seeked", () => { window.seekedAt = v.currentTime; });
+			v.muted = true; v.play(); })()`, nil),
+		chromedp.Poll(`(() => { const v = document.getElementById("preview-media");
+			if (v.error) { throw new Error("media error " + v.error.code + ": " + v.error.message); }
+			return v.currentTime > 0.5 ? v.currentTime : 0; })()`, &played, chromedp.WithPollingTimeout(demoStepLimit)),
+	)
+	mid := duration / 2
+	var seekedAt float64
+	b.run("seek to the middle",
+		chromedp.Evaluate(`(() => { const v = document.getElementById("preview-media"); v.pause(); v.currentTime = v.duration / 2; })()`, nil),
+		chromedp.Poll(`(() => { const v = document.getElementById("preview-media");
+			if (v.error) { throw new Error("media error " + v.error.code + ": " + v.error.message); }
+			return window.seekedAt >= 0 ? window.seekedAt : false; })()`, &seekedAt, chromedp.WithPollingTimeout(demoStepLimit)),
+		b.shot("video"),
+	)
+	if seekedAt < mid-0.5 || seekedAt > mid+0.5 {
+		t.Errorf("seeked to %v s, want about %v", seekedAt, mid)
+	}
+	t.Logf("video: %.2f s long, played to %.2f s, seeked to %.2f s", duration, played, seekedAt)
+}
+
+// demoShells reads a "12.5 shells" text off a page.
+func demoShells(t *testing.T, what, text string) ledger.Amount {
+	t.Helper()
+	a, err := ledger.ParseAmount(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(text), "shells")))
+	if err != nil {
+		t.Fatalf("%s: %q is not an amount: %v", what, text, err)
+	}
+	return a
+}
+
+// demoWallet opens the Wallet page and returns its balance, and what it shows
+// waiting to be received ("" when nothing is). wantPending reloads the
+// page until something is waiting: the page reads the ledger when it is
+// drawn, and a send may reach the nodes it asks a moment later.
+func demoWallet(t *testing.T, b *demoBrowser, origin, step string, wantPending bool) (balance ledger.Amount, pending string) {
+	t.Helper()
+	deadline := time.Now().Add(demoStepLimit)
+	for attempt := 1; ; attempt++ {
+		var text string
+		b.run(fmt.Sprintf("%s (attempt %d)", step, attempt),
+			chromedp.Navigate(origin+"/wallet"),
+			chromedp.WaitVisible("#balance"),
+			chromedp.Text("#balance", &text),
+			chromedp.Evaluate(`(() => { const p = document.getElementById("pending"); return p ? p.textContent.trim() : ""; })()`, &pending),
+		)
+		balance = demoShells(t, step+": balance", text)
+		if pending != "" || !wantPending {
+			return balance, pending
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: nothing waiting to be received after %d attempts (balance %s)", step, attempt, balance)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// demoReceive presses Receive on the Wallet page and returns the balance the
+// page shows after it.
+func demoReceive(t *testing.T, b *demoBrowser, step, shotName string) ledger.Amount {
+	t.Helper()
+	var text, notice string
+	b.run(step,
+		chromedp.Click("#receive"),
+		chromedp.WaitVisible("#wallet-notice"),
+		chromedp.Text("#wallet-notice", &notice),
+		chromedp.Text("#balance", &text),
+		b.shot(shotName),
+	)
+	t.Logf("%s: the page says %q", step, notice)
+	return demoShells(t, step+": balance", text)
+}
+
+// demoSendShells is the Wallet part of the demo walk: it locks the first
+// identity (A), creates a second (B) and reads its address, locks it,
+// restores A, takes 100 shells from the demo's faucet and receives them,
+// sends 2.5 to B with the confirmation step and sees A's balance drop by
+// the amount and the fee; then locks, restores B, and sees the 2.5
+// waiting, receives it and sees B's balance rise to 2.5.
+func demoSendShells(t *testing.T, b *demoBrowser, origin string, wordsA []string, addrA string) {
+	t.Helper()
+	demoLock(t, b, "", "")
+	wordsB, addrB := demoCreate(t, b, false)
+	if addrB == addrA {
+		t.Fatalf("the second identity has the first one's address %s", addrA)
+	}
+	demoLock(t, b, "", "")
+	if got := demoRestore(t, b, wordsA, ""); got != addrA {
+		t.Fatalf("after restoring A's words home shows %q, want %q", got, addrA)
+	}
+
+	// A: the faucet, then Receive.
+	start, _ := demoWallet(t, b, origin, "A's wallet", false)
+	if start != 0 {
+		t.Fatalf("A starts with %s shells, want none", start)
+	}
+	var notice string
+	b.run("A presses the faucet",
+		chromedp.WaitVisible("#faucet"),
+		b.shot("wallet-faucet"),
+		chromedp.Click("#faucet"),
+		chromedp.WaitVisible("#wallet-notice"),
+		chromedp.Text("#wallet-notice", &notice),
+	)
+	t.Logf("faucet: the page says %q", notice)
+	if !strings.Contains(notice, "faucet sent you") {
+		t.Fatalf("after pressing the faucet the page says %q", notice)
+	}
+	_, pending := demoWallet(t, b, origin, "A's wallet after the faucet", true)
+	gift := demoShells(t, "A's pending", pending)
+	if gift != 100*ledger.MicroPerShell {
+		t.Errorf("the faucet's shells waiting for A: %s, want 100", gift)
+	}
+	a0 := demoReceive(t, b, "A receives the faucet's shells", "wallet-faucet-received")
+	if a0 != start+gift {
+		t.Fatalf("A's balance after receiving %s is %s", gift, a0)
+	}
+
+	// A sends 2.5 to B, through the confirmation page.
+	const sent = "2.5"
+	amt, err := ledger.ParseAmount(sent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var confirmTo, confirmAmount, text string
+	b.run("A reviews the send",
+		chromedp.SendKeys("#send-to", addrB),
+		chromedp.SendKeys("#send-amount", sent),
+		chromedp.Click("#send-review"),
+		chromedp.WaitVisible("#send-confirm"),
+		chromedp.Text("#confirm-to", &confirmTo),
+		chromedp.Text("#confirm-amount", &confirmAmount),
+		b.shot("wallet-confirm"),
+	)
+	if confirmTo != addrB || !strings.HasPrefix(strings.TrimSpace(confirmAmount), sent) {
+		t.Fatalf("the confirmation page asks to send %q to %q, want %s to %s", confirmAmount, confirmTo, sent, addrB)
+	}
+	b.run("A confirms the send",
+		chromedp.Click("#send-confirm"),
+		chromedp.WaitVisible("#wallet-notice"),
+		chromedp.Text("#wallet-notice", &notice),
+		chromedp.Text("#balance", &text),
+		b.shot("wallet-sent"),
+	)
+	t.Logf("send: the page says %q", notice)
+	a1 := demoShells(t, "A's balance after the send", text)
+	// The fee the ledger charged, as the page's own API reports it.
+	var feeText string
+	b.run("read the fee",
+		chromedp.Evaluate(fmt.Sprintf(`fetch("/api/wallet", {credentials: "same-origin"}).then(r => {
+			if (!r.ok) { throw new Error("/api/wallet answered " + r.status); } return r.json(); })
+		  .then(w => { const h = (w.history || []).find(h => h.kind === "send" && h.with === %q);
+			if (!h) { throw new Error("no send to B in the history: " + JSON.stringify(w.history)); }
+			return h.fee || "0"; })`, addrB), &feeText, awaitPromise),
+	)
+	fee := demoShells(t, "fee", feeText)
+	if a0-a1 != amt+fee {
+		t.Errorf("A's balance went from %s to %s, want down by %s plus the fee %s", a0, a1, amt, fee)
+	}
+
+	// B: the 2.5 is waiting; Receive credits it.
+	demoLock(t, b, "", "")
+	if got := demoRestore(t, b, wordsB, ""); got != addrB {
+		t.Fatalf("after restoring B's words home shows %q, want %q", got, addrB)
+	}
+	b0, pending := demoWallet(t, b, origin, "B's wallet", true)
+	if got := demoShells(t, "B's pending", pending); got != amt {
+		t.Errorf("B's page shows %s waiting, want %s", got, amt)
+	}
+	b.run("B sees it waiting", b.shot("wallet-pending"))
+	b1 := demoReceive(t, b, "B receives", "wallet-received")
+	if b0 != 0 || b1 != amt {
+		t.Errorf("B's balance went from %s to %s, want from 0 to %s", b0, b1, amt)
+	}
+	t.Logf("A: 0 -> %s (faucet) -> %s (sent %s, fee %s); B: %s -> %s", a0, a1, amt, fee, b0, b1)
 }
