@@ -17,7 +17,7 @@ func NewBindingRequest(g Hash, node ed25519.PrivateKey, owner AccountID) NodeBin
 	b := NodeBinding{Genesis: g, Owner: owner}
 	copy(b.Node[:], node.Public().(ed25519.PublicKey))
 	d := b.digest()
-	copy(b.NodeSig[:], ed25519.Sign(node, d[:]))
+	copy(b.NodeSig[:], signMsg(node, d[:]))
 	return b
 }
 
@@ -30,10 +30,10 @@ func (b *NodeBinding) SignOwner(owner ed25519.PrivateKey) error {
 		return fmt.Errorf("binding request names another owner: %w", ErrBadBinding)
 	}
 	d := b.digest()
-	if !ed25519.Verify(b.Node[:], d[:], b.NodeSig[:]) {
+	if !verifySig(b.Node[:], d[:], b.NodeSig[:]) {
 		return fmt.Errorf("binding request: node signature: %w", ErrBadSignature)
 	}
-	copy(b.OwnerSig[:], ed25519.Sign(owner, d[:]))
+	copy(b.OwnerSig[:], signMsg(owner, d[:]))
 	return nil
 }
 

@@ -186,20 +186,33 @@ func (b *Block) Encode() []byte {
 func (b *Block) Sign(key ed25519.PrivateKey) {
 	copy(b.Signer[:], key.Public().(ed25519.PublicKey))
 	h := b.Hash()
-	copy(b.Sig[:], ed25519.Sign(key, h[:]))
+	copy(b.Sig[:], signMsg(key, h[:]))
 }
 
 // VerifySignature checks that the owner signed: ErrWrongKey if the signer
 // is not the account's key, ErrBadSignature if the signature is invalid.
 func (b *Block) VerifySignature() error {
+	_, err := b.verifySignature(nil)
+	return err
+}
+
+// verifySignature is VerifySignature with the signer's expanded key from
+// keys (nil: none), and it returns the block hash it computed.
+func (b *Block) verifySignature(keys *keyCache) (Hash, error) {
 	if b.Signer != b.Account {
-		return fmt.Errorf("block %s/%d signed by %s: %w", b.Account.Short(), b.Seq, b.Signer.Short(), ErrWrongKey)
+		return Hash{}, fmt.Errorf("block %s/%d signed by %s: %w", b.Account.Short(), b.Seq, b.Signer.Short(), ErrWrongKey)
 	}
 	h := b.Hash()
-	if !ed25519.Verify(b.Signer[:], h[:], b.Sig[:]) {
-		return fmt.Errorf("block %s/%d: %w", b.Account.Short(), b.Seq, ErrBadSignature)
+	var ok bool
+	if keys != nil {
+		ok = keys.verify(b.Signer, h[:], &b.Sig)
+	} else {
+		ok = verifySig(b.Signer[:], h[:], b.Sig[:])
 	}
-	return nil
+	if !ok {
+		return h, fmt.Errorf("block %s/%d: %w", b.Account.Short(), b.Seq, ErrBadSignature)
+	}
+	return h, nil
 }
 
 // DecodeBlock decodes canonical block bytes. It checks layout only; the

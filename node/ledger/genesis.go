@@ -97,6 +97,7 @@ type Genesis struct {
 	f, q     int
 	witIndex map[AccountID]int
 	sigs     *sigCache // witness signatures verified by this process
+	witKeys  *keyCache // the witnesses' expanded keys, built once
 	auditors map[AccountID]bool
 }
 
@@ -189,6 +190,7 @@ func (g *Genesis) init() error {
 	g.q = (n + g.f + 2) / 2
 	g.hash = hashWith(genesisDomain, g.encode())
 	g.sigs = newSigCache()
+	g.witKeys = newKeyCache(max(len(g.Witnesses), 1))
 	return nil
 }
 

@@ -82,13 +82,13 @@ func (p *ServiceProof) digest() Hash {
 func (p *ServiceProof) Sign(key ed25519.PrivateKey) {
 	copy(p.Signer[:], key.Public().(ed25519.PublicKey))
 	d := p.digest()
-	copy(p.Sig[:], ed25519.Sign(key, d[:]))
+	copy(p.Sig[:], signMsg(key, d[:]))
 }
 
 // Verify checks the signer's signature.
 func (p *ServiceProof) Verify() error {
 	d := p.digest()
-	if !ed25519.Verify(p.Signer[:], d[:], p.Sig[:]) {
+	if !verifySig(p.Signer[:], d[:], p.Sig[:]) {
 		return fmt.Errorf("service proof: %w", ErrBadSignature)
 	}
 	return nil
@@ -161,15 +161,15 @@ func NewNodeBinding(g Hash, node, owner ed25519.PrivateKey) NodeBinding {
 	copy(b.Node[:], node.Public().(ed25519.PublicKey))
 	copy(b.Owner[:], owner.Public().(ed25519.PublicKey))
 	d := b.digest()
-	copy(b.OwnerSig[:], ed25519.Sign(owner, d[:]))
-	copy(b.NodeSig[:], ed25519.Sign(node, d[:]))
+	copy(b.OwnerSig[:], signMsg(owner, d[:]))
+	copy(b.NodeSig[:], signMsg(node, d[:]))
 	return b
 }
 
 // Verify checks both signatures.
 func (b *NodeBinding) Verify() error {
 	d := b.digest()
-	if !ed25519.Verify(b.Owner[:], d[:], b.OwnerSig[:]) || !ed25519.Verify(b.Node[:], d[:], b.NodeSig[:]) {
+	if !verifySig(b.Owner[:], d[:], b.OwnerSig[:]) || !verifySig(b.Node[:], d[:], b.NodeSig[:]) {
 		return fmt.Errorf("node binding: %w", ErrBadSignature)
 	}
 	return nil
@@ -233,13 +233,13 @@ func DecodeVoucher(data []byte) (*Voucher, error) {
 // Sign signs the voucher with the payer's key.
 func (v *Voucher) Sign(payer ed25519.PrivateKey) {
 	d := v.digest()
-	copy(v.Sig[:], ed25519.Sign(payer, d[:]))
+	copy(v.Sig[:], signMsg(payer, d[:]))
 }
 
 // Verify checks the payer's signature.
 func (v *Voucher) Verify(payer AccountID) error {
 	d := v.digest()
-	if !ed25519.Verify(payer[:], d[:], v.Sig[:]) {
+	if !verifySig(payer[:], d[:], v.Sig[:]) {
 		return fmt.Errorf("voucher: %w", ErrBadSignature)
 	}
 	return nil

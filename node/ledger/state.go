@@ -61,6 +61,10 @@ type Ledger struct {
 	order   []Hash
 	pending map[slot]*Certificate
 	waiting map[Hash][]slot
+
+	// keys caches expanded owner keys for this ledger's signature checks
+	// (and its witness's): precomputation, never outcomes.
+	keys *keyCache
 }
 
 // NewLedger returns the state at genesis.
@@ -76,6 +80,7 @@ func NewLedger(g *Genesis) *Ledger {
 		slots:    make(map[slot]Hash),
 		pending:  make(map[slot]*Certificate),
 		waiting:  make(map[Hash][]slot),
+		keys:     newKeyCache(keyCacheSize),
 	}
 	for _, a := range g.Allocations {
 		l.accounts[a.Account] = &account{balance: a.Amount}
@@ -220,7 +225,7 @@ func (l *Ledger) add(c *Certificate, ownerSig bool) (int, error) {
 		return 0, fmt.Errorf("account %s seq %d: %w", s.acct.Short(), s.seq, ErrConflictingCertificate)
 	}
 	if ownerSig {
-		if err := c.Block.VerifySignature(); err != nil {
+		if _, err := c.Block.verifySignature(l.keys); err != nil {
 			return 0, err
 		}
 	}

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"sync"
 )
 
@@ -107,7 +106,7 @@ func (g *Genesis) verifyWitness(w uint16, d Hash, sig *Signature) bool {
 	if ok {
 		return true
 	}
-	if !ed25519.Verify(g.Witnesses[w], d[:], sig[:]) {
+	if !g.witKeys.verify(AccountID(g.Witnesses[w]), d[:], sig) {
 		return false
 	}
 	c.mu.Lock()

@@ -182,7 +182,7 @@ func (w *Witness) Step(certs []*Certificate, blocks []*Block, now uint64) (confi
 		root, paths := buildVoteTree(leaves[:n])
 		d := voteDigest(w.g.hash, root)
 		var sig Signature
-		copy(sig[:], ed25519.Sign(w.key, d[:]))
+		copy(sig[:], signMsg(w.key, d[:]))
 		for k, i := range ok[:n] {
 			votes[i] = Vote{Witness: w.index, Block: hashes[i], Path: paths[k], Sig: sig}
 		}
@@ -200,10 +200,10 @@ func (w *Witness) admit(b *Block, now uint64) (h Hash, fresh bool, err error) {
 	if b.Genesis != w.g.hash {
 		return h, false, fmt.Errorf("vote: %w", ErrWrongNetwork)
 	}
-	if err := b.VerifySignature(); err != nil {
+	h, err = b.verifySignature(w.led.keys)
+	if err != nil {
 		return h, false, err
 	}
-	h = b.Hash()
 	s := slot{b.Account, b.Seq}
 	if prev, ok := w.votes[s]; ok {
 		if prev == h {
