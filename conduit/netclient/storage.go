@@ -3,7 +3,6 @@ package netclient
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
@@ -175,7 +174,7 @@ func (s *Storage) NewUpload(r io.ReaderAt, size int64) *Upload {
 	n := int((size + cs - 1) / cs)
 	return &Upload{
 		s: s, r: r, size: size, id: id, key: shard.FileKey(s.cfg.FileRoot, id), n: n,
-		hash: sha256.New(), refs: make([]shard.ShardRef, n), plain: make([]int, n),
+		hash: shard.NewWholeHash(), refs: make([]shard.ShardRef, n), plain: make([]int, n),
 		done: make([]bool, n), sealed: map[int][]byte{},
 	}
 }
@@ -272,7 +271,7 @@ func (u *Upload) Run(ctx context.Context, progress func(stored int64)) (*shard.M
 	}
 	m := &shard.Manifest{FileID: u.id, Size: u.size, ChunkSize: u.s.cfg.ChunkSize, Created: u.s.cfg.Pool.Now(),
 		Shards: append([]shard.ShardRef(nil), u.refs...), Owner: u.s.owner}
-	copy(m.SHA256[:], u.hash.Sum(nil))
+	m.SetWhole(u.hash.Sum(nil))
 	return m, nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -140,7 +139,7 @@ func (c *Client) Put(ctx context.Context, r io.Reader, progress func(stored int6
 	defer cancel(nil)
 	m := &Manifest{FileID: NewFileID(), ChunkSize: c.cfg.ChunkSize, Created: c.cfg.Call.Now()}
 	key := FileKey(c.cfg.FileRoot, m.FileID)
-	hash := sha256.New()
+	hash := NewWholeHash()
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex
@@ -191,7 +190,7 @@ func (c *Client) Put(ctx context.Context, r io.Reader, progress func(stored int6
 		return nil, fmt.Errorf("shard put: %w", err)
 	}
 	m.Shards = refs
-	copy(m.SHA256[:], hash.Sum(nil))
+	m.SetWhole(hash.Sum(nil))
 	m.Owner = c.owner
 	return m, nil
 }
@@ -306,7 +305,7 @@ func (c *Client) Get(ctx context.Context, m *Manifest, w io.Writer) (GetReport, 
 			}()
 		}
 	}()
-	hash := sha256.New()
+	hash, want := m.WholeHash()
 	pending := map[int][]byte{}
 	for next := 0; next < len(m.Shards); {
 		select {
@@ -330,7 +329,7 @@ func (c *Client) Get(ctx context.Context, m *Manifest, w io.Writer) (GetReport, 
 	}
 	repMu.Lock()
 	defer repMu.Unlock()
-	if !bytes.Equal(hash.Sum(nil), m.SHA256[:]) {
+	if !bytes.Equal(hash.Sum(nil), want[:]) {
 		return rep, fmt.Errorf("shard get: %w: file plaintext", ErrHashMismatch)
 	}
 	return rep, nil

@@ -7,6 +7,9 @@ import (
 
 	"crypto/hkdf"
 	"crypto/sha256"
+	"hash"
+
+	"github.com/zeebo/blake3"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
@@ -36,14 +39,50 @@ type Manifest struct {
 	Size      int64      `cbor:"2,keyasint"`
 	ChunkSize int        `cbor:"3,keyasint"`
 	Shards    []ShardRef `cbor:"4,keyasint"`
-	// SHA256 is the whole plaintext's hash, checked after every read.
+	// SHA256 is the whole plaintext's SHA-256 in manifests written
+	// before BLAKE3 existed (zero in new ones); see WholeHash.
 	SHA256 [32]byte `cbor:"5,keyasint"`
 	// Created is the owner's network time (Unix ms) at upload.
 	Created int64 `cbor:"6,keyasint"`
+	// BLAKE3 is the whole plaintext's BLAKE3-256, checked after every
+	// read (zero in old manifests, which carry SHA256 instead).
+	BLAKE3 [32]byte `cbor:"7,keyasint"`
 
 	// Owner is the account that signed the sealed manifest; set by Open,
 	// not part of the encrypted body.
 	Owner ed25519.PublicKey `cbor:"-"`
+}
+
+// NewWholeHash is the hash every new manifest's whole-file check uses:
+// BLAKE3-256 (github.com/zeebo/blake3: single-threaded AVX2/AVX-512, 1.9
+// GB/s on one core here against SHA-256's 1.2 with SHA-NI, in 256 KiB
+// writes; lukechampine.com/blake3 spreads one hash over goroutines, which
+// only costs more on cores that are already busy), which matters because
+// the reader hashes the whole
+// file again at the end of every transfer, on the cores QUIC needs.
+func NewWholeHash() hash.Hash { return blake3.New() }
+
+// SetWhole records the whole plaintext's hash from NewWholeHash.
+func (m *Manifest) SetWhole(sum []byte) {
+	m.SHA256 = [32]byte{}
+	copy(m.BLAKE3[:], sum)
+}
+
+// WholeHash returns a fresh hash of the kind this manifest's whole-file
+// check uses (BLAKE3, or SHA-256 in old manifests) and the sum it must
+// reach.
+func (m *Manifest) WholeHash() (hash.Hash, [32]byte) {
+	if m.BLAKE3 != ([32]byte{}) {
+		return NewWholeHash(), m.BLAKE3
+	}
+	return sha256.New(), m.SHA256
+}
+
+// WholeSum is the whole-file hash the manifest declares, of either kind:
+// an identity of this version of the file's content.
+func (m *Manifest) WholeSum() [32]byte {
+	_, sum := m.WholeHash()
+	return sum
 }
 
 // Check validates the manifest's internal consistency.

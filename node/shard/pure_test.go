@@ -75,6 +75,9 @@ func TestManifest(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	root := testRoot(t)
 	m := sampleManifest(3*DefaultChunkSize + 5)
+	h := NewWholeHash()
+	h.Write([]byte("the plaintext"))
+	m.SetWhole(h.Sum(nil))
 	raw, err := m.Seal(priv, root)
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +90,8 @@ func TestManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.FileID != m.FileID || got.Size != m.Size || len(got.Shards) != 4 || got.Shards[3] != m.Shards[3] || !got.Owner.Equal(pub) {
+	if got.FileID != m.FileID || got.Size != m.Size || len(got.Shards) != 4 || got.Shards[3] != m.Shards[3] || !got.Owner.Equal(pub) ||
+		got.WholeSum() != m.BLAKE3 || got.SHA256 != ([32]byte{}) {
 		t.Fatalf("round trip: %+v", got)
 	}
 	for _, id := range []ID{m.Shards[0].ID} {

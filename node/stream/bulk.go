@@ -3,7 +3,6 @@ package stream
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -315,14 +314,15 @@ type DeliveryEvent struct {
 	// Bytes is the number of shard bytes received.
 	Bytes int64
 	// Expected is the shard ID in the manifest; Observed the SHA-256 of
-	// the bytes received. They are equal for a good delivery.
+	// the bytes received. They are equal for a good delivery (bytes that
+	// authenticate under the file key are the named shard, and are not
+	// hashed again: see fetchChunk).
 	Expected, Observed [32]byte
 	// Request numbers the Fetcher's requests (1, 2, ...).
 	Request uint64
 }
 
-func (f *Fetcher) delivered(m shard.Member, ref shard.ShardRef, data []byte, req uint64) shard.ID {
-	got := sha256.Sum256(data)
+func (f *Fetcher) delivered(m shard.Member, ref shard.ShardRef, data []byte, got shard.ID, req uint64) shard.ID {
 	if f.cfg.OnDelivery != nil {
 		f.cfg.OnDelivery(DeliveryEvent{Holder: m.Key, Shard: ref.ID, Bytes: int64(len(data)), Expected: ref.ID, Observed: got, Request: req})
 	}

@@ -3,6 +3,7 @@ package stream
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
@@ -360,13 +361,37 @@ func TestWholeFileHashChecked(t *testing.T) {
 	p := newPerson(t, v, 1)
 	_, m := p.put(t, 1<<20)
 	bad := *m
-	bad.SHA256[0] ^= 1
+	bad.BLAKE3[0] ^= 1
 	out := filepath.Join(t.TempDir(), "file")
 	if _, err := p.fetcher(t, v, nil).FetchFile(context.Background(), &bad, out, nil); !errors.Is(err, ErrFileHash) {
 		t.Fatalf("want ErrFileHash, got %v", err)
 	}
 	if _, err := os.Stat(out + ".progress"); !os.IsNotExist(err) {
 		t.Fatal("progress kept after a whole-file mismatch")
+	}
+}
+
+// Manifests written before BLAKE3 carry the whole file's SHA-256 instead:
+// they still read, and a wrong sum still fails.
+func TestWholeFileSHA256Manifest(t *testing.T) {
+	t.Parallel()
+	_, v := startNetwork(t, 1, nil)
+	p := newPerson(t, v, 1)
+	data, m := p.put(t, 1<<20)
+	if m.BLAKE3 == ([32]byte{}) || m.SHA256 != ([32]byte{}) {
+		t.Fatal("a new manifest should carry BLAKE3 only")
+	}
+	old := *m
+	old.BLAKE3, old.SHA256 = [32]byte{}, sha256.Sum256(data)
+	f := p.fetcher(t, v, nil)
+	out := filepath.Join(t.TempDir(), "file")
+	if _, err := f.FetchFile(context.Background(), &old, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, out, data)
+	old.SHA256[0] ^= 1
+	if _, err := f.FetchFile(context.Background(), &old, out+".2", nil); !errors.Is(err, ErrFileHash) {
+		t.Fatalf("want ErrFileHash, got %v", err)
 	}
 }
 

@@ -24,7 +24,7 @@ type bitmap struct {
 }
 
 func newBitmap(m *shard.Manifest) *bitmap {
-	return &bitmap{file: m.FileID, sum: m.SHA256, n: len(m.Shards), words: make([]byte, (len(m.Shards)+7)/8)}
+	return &bitmap{file: m.FileID, sum: m.WholeSum(), n: len(m.Shards), words: make([]byte, (len(m.Shards)+7)/8)}
 }
 
 func (b *bitmap) has(i int) bool { return b.words[i/8]&(1<<(i%8)) != 0 }
@@ -67,7 +67,7 @@ func decodeBitmap(raw []byte, m *shard.Manifest) (*bitmap, error) {
 		return nil, fmt.Errorf("%w: checksum", errBadProgress)
 	}
 	p := body[len(progressMagic):]
-	if !bytes.Equal(p[:32], m.FileID[:]) || !bytes.Equal(p[32:64], m.SHA256[:]) || binary.BigEndian.Uint32(p[64:68]) != uint32(len(m.Shards)) {
+	if !bytes.Equal(p[:32], m.FileID[:]) || !bytes.Equal(p[32:64], b.sum[:]) || binary.BigEndian.Uint32(p[64:68]) != uint32(len(m.Shards)) {
 		return nil, fmt.Errorf("%w: for another file", errBadProgress)
 	}
 	copy(b.words, p[68:])

@@ -297,7 +297,8 @@ func (f *Fetcher) ServeFile(w http.ResponseWriter, req *http.Request, m *shard.M
 	}
 	defer rr.Close()
 	// The manifest's hash is a strong validator of the content.
-	w.Header().Set("ETag", fmt.Sprintf(`"%x"`, m.SHA256[:16]))
+	sum := m.WholeSum()
+	w.Header().Set("ETag", fmt.Sprintf(`"%x"`, sum[:16]))
 	w.Header().Set("Accept-Ranges", "bytes")
 	http.ServeContent(w, req, name, modtime, rr)
 }
