@@ -167,10 +167,18 @@ func (b *Block) appendUnsigned(w *writer) {
 // the signature, so the identity of a block is what its owner meant,
 // independent of signature bytes.
 func (b *Block) Hash() Hash {
-	var w writer
-	w.b = make([]byte, 0, 256)
-	b.appendUnsigned(&w)
-	return hashWith(blockDomain, w.b)
+	w := getWriter()
+	b.appendUnsigned(w)
+	h := hashWith(blockDomain, w.b)
+	putWriter(w)
+	return h
+}
+
+// hashEncoded is the hash of the block whose canonical encoding is enc:
+// the encoding is the hashed bytes followed by the 64-byte signature.
+// Only for bytes that decoded (so are canonical).
+func hashEncoded(enc []byte) Hash {
+	return hashWith(blockDomain, enc[:len(enc)-len(Signature{})])
 }
 
 // Encode returns the block's canonical bytes.

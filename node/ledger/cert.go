@@ -83,6 +83,9 @@ type Certificate struct {
 	Sigs  []WitnessSig
 
 	hash Hash // cached Block.Hash()
+	// raw is the encoding the certificate was decoded from, kept by
+	// DecodeCertificateKeep so Encode need not rebuild it.
+	raw []byte
 }
 
 // BlockHash is the certified block's hash.
@@ -93,8 +96,14 @@ func (c *Certificate) BlockHash() Hash {
 	return c.hash
 }
 
-// Encode returns the certificate's canonical bytes.
+// Encode returns the certificate's canonical bytes. For a certificate
+// from DecodeCertificateKeep they are the bytes it was decoded from (the
+// same bytes: the encoding is canonical), shared: callers must not modify
+// them.
 func (c *Certificate) Encode() []byte {
+	if c.raw != nil {
+		return c.raw
+	}
 	blk := c.Block.Encode()
 	var w writer
 	n := 4 + len(blk) + 1
@@ -116,6 +125,42 @@ func (c *Certificate) Encode() []byte {
 // DecodeCertificate decodes canonical certificate bytes. Signatures are
 // checked by Verify, against a genesis.
 func DecodeCertificate(data []byte) (*Certificate, error) {
+	return decodeCertificate(data)
+}
+
+// DecodeCertificateKeep is DecodeCertificate for bytes the caller hands
+// over (a fresh copy from the network decoder): the certificate keeps
+// them as its encoding, so storing, serving and spreading it costs no
+// re-encoding. Neither data nor the certificate may be modified after.
+func DecodeCertificateKeep(data []byte) (*Certificate, error) {
+	c, err := decodeCertificate(data)
+	if err != nil {
+		return nil, err
+	}
+	c.raw = data[:len(data):len(data)]
+	return c, nil
+}
+
+// CertificateBlockHash returns the hash of the block inside encoded
+// certificate bytes without decoding them, so a node can drop a
+// certificate it already holds before paying for a decode. It checks
+// only the framing; for bytes that are not a valid certificate it may
+// return any hash (which then matches nothing a node holds, short of a
+// SHA-256 preimage) or an error.
+func CertificateBlockHash(data []byte) (Hash, error) {
+	r := reader{b: data}
+	n := r.u32("block length")
+	if r.err == nil && (n > maxBlockSize || n < uint32(len(Signature{}))) {
+		return Hash{}, fmt.Errorf("certificate: block of %d bytes: %w", n, ErrMalformed)
+	}
+	raw := r.take(int(n), "block")
+	if r.err != nil {
+		return Hash{}, fmt.Errorf("certificate: %w", r.err)
+	}
+	return hashEncoded(raw), nil
+}
+
+func decodeCertificate(data []byte) (*Certificate, error) {
 	r := reader{b: data}
 	n := r.u32("block length")
 	if r.err == nil && n > maxBlockSize {
@@ -129,10 +174,15 @@ func DecodeCertificate(data []byte) (*Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode certificate: %w", err)
 	}
-	c := &Certificate{Block: b}
+	// The block decoded, so raw is its canonical encoding and hashing it
+	// gives Block.Hash without encoding the block again.
+	c := &Certificate{Block: b, hash: hashEncoded(raw)}
 	count := int(r.u8("signature count"))
 	if r.err == nil && (count == 0 || count > MaxWitnesses) {
 		return nil, fmt.Errorf("decode certificate: %d signatures: %w", count, ErrMalformed)
+	}
+	if r.err == nil {
+		c.Sigs = make([]WitnessSig, 0, count)
 	}
 	for i := 0; i < count && r.err == nil; i++ {
 		s := WitnessSig{Witness: r.u16("witness"), Path: r.path("witness path")}

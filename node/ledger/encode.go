@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"sync"
 )
 
 // Every object the ledger signs or hashes has one fixed binary layout:
@@ -46,6 +47,20 @@ func ParseAccount(s string) (AccountID, error) {
 // hashWith hashes a domain label followed by parts; the label keeps a hash
 // made for one purpose from ever equalling one made for another.
 func hashWith(domain string, parts ...[]byte) Hash {
+	// Small inputs (vote-tree nodes, digests, most blocks) are hashed
+	// from one stack buffer: no hasher or buffer on the heap.
+	n := len(domain)
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n <= 384 {
+		var buf [384]byte
+		b := append(buf[:0], domain...)
+		for _, p := range parts {
+			b = append(b, p...)
+		}
+		return sha256.Sum256(b)
+	}
 	h := sha256.New()
 	h.Write([]byte(domain))
 	for _, p := range parts {
@@ -57,6 +72,22 @@ func hashWith(domain string, parts ...[]byte) Hash {
 }
 
 type writer struct{ b []byte }
+
+// writers recycles encoding buffers for bytes that are hashed and
+// dropped (block hashes), so hashing a block allocates nothing.
+var writers = sync.Pool{New: func() any { return &writer{b: make([]byte, 0, 512)} }}
+
+func getWriter() *writer {
+	w := writers.Get().(*writer)
+	w.b = w.b[:0]
+	return w
+}
+
+func putWriter(w *writer) {
+	if cap(w.b) <= 64<<10 {
+		writers.Put(w)
+	}
+}
 
 func (w *writer) u8(v uint8)       { w.b = append(w.b, v) }
 func (w *writer) u16(v uint16)     { w.b = binary.BigEndian.AppendUint16(w.b, v) }

@@ -66,12 +66,28 @@ func FuzzDecodeCertificate(f *testing.F) {
 		f.Add(c)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		peek, perr := CertificateBlockHash(data)
 		c, err := DecodeCertificate(data)
 		if err != nil {
+			if _, kerr := DecodeCertificateKeep(bytes.Clone(data)); kerr == nil {
+				t.Fatal("DecodeCertificateKeep accepted what DecodeCertificate refused")
+			}
 			return
 		}
 		if !bytes.Equal(c.Encode(), data) {
 			t.Fatalf("re-encoding differs")
+		}
+		// The hash taken from the bytes is the decoded block's hash, and
+		// so is the one a peek computes without decoding.
+		if c.BlockHash() != c.Block.Hash() {
+			t.Fatalf("hash from the bytes %s, from the block %s", c.BlockHash(), c.Block.Hash())
+		}
+		if perr != nil || peek != c.Block.Hash() {
+			t.Fatalf("peeked hash %s (%v), block hash %s", peek, perr, c.Block.Hash())
+		}
+		k, err := DecodeCertificateKeep(bytes.Clone(data))
+		if err != nil || !bytes.Equal(k.Encode(), data) || k.BlockHash() != c.BlockHash() {
+			t.Fatalf("DecodeCertificateKeep: %v", err)
 		}
 		if c.Verify(g, -1) == nil {
 			// Whatever verifies must apply cleanly or be refused, never panic.

@@ -3,6 +3,7 @@ package ledgercell
 import (
 	"context"
 	"crypto/ed25519"
+	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -78,6 +79,9 @@ func benchQUIC(b *testing.B, senders int, behind bool) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	per := (b.N + senders - 1) / senders
+	b.ReportAllocs()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	b.ResetTimer()
 	start, cpu0 := time.Now(), processCPU()
 	var wg sync.WaitGroup
@@ -107,6 +111,7 @@ func benchQUIC(b *testing.B, senders int, behind bool) {
 	wg.Wait()
 	elapsed, cpu := time.Since(start), processCPU()-cpu0
 	b.StopTimer()
+	runtime.ReadMemStats(&ms1)
 	if len(lat) == 0 {
 		b.Fatal("nothing certified")
 	}
@@ -118,6 +123,10 @@ func benchQUIC(b *testing.B, senders int, behind bool) {
 	b.ReportMetric(float64(lat[k*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(k), "cpu-us/transfer")
 	b.ReportMetric(float64(verify.Microseconds()), "ed25519-verify-us")
+	// Everything the process allocated (4 witnesses, the client, QUIC),
+	// per transfer: what the GC pays for.
+	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/1024/float64(k), "KB/transfer")
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(k), "allocs/transfer")
 	b.ReportMetric(2/floor.Seconds(), "sig-floor-2core-transfers/s")
 	b.ReportMetric(rate/(2/floor.Seconds()), "ratio-to-sig-floor")
 	b.ReportMetric(float64(c.stats.requests.Load())/float64(k), "requests/transfer")

@@ -598,7 +598,7 @@ func (c *Cell) ingestLoop() {
 				c.log.Warn("undecodable certificate broadcast", "err", err)
 				continue
 			}
-			certs, err := decodeCerts(sp.Certs, MaxPage)
+			certs, _, err := c.decodeFresh(sp.Certs, MaxPage)
 			if err != nil {
 				c.log.Warn("certificate broadcast", "err", err)
 				continue

@@ -177,13 +177,51 @@ func decodeCerts(raw [][]byte, limit int) ([]*ledger.Certificate, error) {
 	}
 	out := make([]*ledger.Certificate, 0, len(raw))
 	for i, b := range raw {
-		c, err := ledger.DecodeCertificate(b)
+		// The CBOR decoder gave each byte string its own copy, so the
+		// certificate may keep it as its encoding (stored, served and
+		// spread without re-encoding).
+		c, err := ledger.DecodeCertificateKeep(b)
 		if err != nil {
 			return nil, fmt.Errorf("certificate %d: %w", i, err)
 		}
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// decodeFresh is decodeCerts for certificates that mostly repeat what
+// the node holds (broadcasts and catch-up pages at a node the pushes
+// already reached): those are recognised by the block hash over their
+// bytes and dropped before any decoding; skipped counts them.
+func (c *Cell) decodeFresh(raw [][]byte, limit int) (certs []*ledger.Certificate, skipped int, err error) {
+	if len(raw) > limit {
+		return nil, 0, fmt.Errorf("%d certificates, at most %d", len(raw), limit)
+	}
+	hs := make([]ledger.Hash, len(raw))
+	for i, b := range raw {
+		if hs[i], err = ledger.CertificateBlockHash(b); err != nil {
+			return nil, 0, fmt.Errorf("certificate %d: %w", i, err)
+		}
+	}
+	have := make([]bool, len(raw))
+	c.mu.Lock()
+	for i, h := range hs {
+		_, have[i] = c.led.Certificate(h)
+	}
+	c.mu.Unlock()
+	certs = make([]*ledger.Certificate, 0, len(raw))
+	for i, b := range raw {
+		if have[i] {
+			skipped++
+			continue
+		}
+		ct, err := ledger.DecodeCertificateKeep(b)
+		if err != nil {
+			return nil, 0, fmt.Errorf("certificate %d: %w", i, err)
+		}
+		certs = append(certs, ct)
+	}
+	return certs, skipped, nil
 }
 
 func decodeBlocks(raw [][]byte, limit int) ([]*ledger.Block, error) {

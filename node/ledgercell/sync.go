@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/borgios/borgios/node/cell"
-	"github.com/borgios/borgios/node/ledger"
 	"github.com/borgios/borgios/node/wire"
 )
 
@@ -82,10 +81,14 @@ func (c *Cell) syncFrom(ctx context.Context, t cell.Target, cursors map[string]i
 	end := -1
 	for pages := 0; pages < 1<<20; pages++ {
 		cctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
-		certs, next, total, err := fetchCerts(cctx, c.caller, t, from)
+		raw, next, total, err := fetchCerts(cctx, c.caller, t, from)
 		cancel()
 		if err != nil {
 			return applied, err
+		}
+		certs, _, err := c.decodeFresh(raw, MaxPage)
+		if err != nil {
+			return applied, cell.Errorf(cell.CodeBadAnswer, "certificates from %s: %v", t.Addr, err)
 		}
 		if total < from {
 			// The peer restarted and rebuilt its order; read it again.
@@ -100,15 +103,16 @@ func (c *Cell) syncFrom(ctx context.Context, t cell.Target, cursors map[string]i
 		c.stats.synced.Add(int64(res.applied))
 		from = next
 		cursors[k] = from
-		if from >= min(total, end) || len(certs) == 0 {
+		if from >= min(total, end) || len(raw) == 0 {
 			return applied, nil
 		}
 	}
 	return applied, fmt.Errorf("catch-up from %s did not end", t.Addr)
 }
 
-// fetchCerts gets one catch-up page.
-func fetchCerts(ctx context.Context, caller *cell.Client, t cell.Target, from int) (certs []*ledger.Certificate, next, total int, err error) {
+// fetchCerts gets one catch-up page, undecoded (the caller drops what it
+// holds before decoding the rest).
+func fetchCerts(ctx context.Context, caller *cell.Client, t cell.Target, from int) (certs [][]byte, next, total int, err error) {
 	payload, err := marshal(certsRequest{From: from, Limit: MaxPage})
 	if err != nil {
 		return nil, 0, 0, err
@@ -121,10 +125,10 @@ func fetchCerts(ctx context.Context, caller *cell.Client, t cell.Target, from in
 	if err := wire.Unmarshal(ans, &a); err != nil {
 		return nil, 0, 0, cell.Errorf(cell.CodeBadAnswer, "certificates from %s: %v", t.Addr, err)
 	}
-	cs, err := decodeCerts(a.Certs, MaxPage)
-	if err != nil {
-		return nil, 0, 0, cell.Errorf(cell.CodeBadAnswer, "certificates from %s: %v", t.Addr, err)
+	if len(a.Certs) > MaxPage {
+		return nil, 0, 0, cell.Errorf(cell.CodeBadAnswer, "certificates from %s: %d in one page", t.Addr, len(a.Certs))
 	}
+	cs := a.Certs
 	if a.Total < from {
 		return nil, a.Total, a.Total, nil
 	}
