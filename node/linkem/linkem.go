@@ -62,6 +62,9 @@ type Link struct {
 	flows  map[netip.AddrPort]*flow
 	closed bool
 	wg     sync.WaitGroup
+
+	shared bool    // a route: the pipes belong to the link it came from
+	routes []*Link // the routes opened from this link, closed with it
 }
 
 type flow struct {
@@ -122,6 +125,42 @@ func New(cfg Config) (*Link, error) {
 	return l, nil
 }
 
+// Route opens another entrance to the same link that forwards to another
+// target: the reader's one access link in front of several holders.
+// Datagrams of every route share the link's rate, queue and delay in each
+// direction, as flows through one router do, so several holders together
+// get no more than the link (Stats of a route count the whole link).
+// Closing the link closes its routes.
+func (l *Link) Route(target string) (*Link, error) {
+	if l.shared {
+		return nil, errors.New("linkem: open routes from the link itself")
+	}
+	t, err := net.ResolveUDPAddr("udp", target)
+	if err != nil {
+		return nil, fmt.Errorf("linkem: route target: %w", err)
+	}
+	laddr := *l.conn.LocalAddr().(*net.UDPAddr)
+	laddr.Port = 0
+	conn, err := net.ListenUDP("udp", &laddr)
+	if err != nil {
+		return nil, fmt.Errorf("linkem: route: %w", err)
+	}
+	conn.SetReadBuffer(8 << 20)
+	conn.SetWriteBuffer(8 << 20)
+	r := &Link{cfg: l.cfg, conn: conn, target: t, up: l.up, down: l.down, flows: map[netip.AddrPort]*flow{}, shared: true}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		conn.Close()
+		return nil, ErrClosed
+	}
+	l.routes = append(l.routes, r)
+	l.mu.Unlock()
+	r.wg.Add(1)
+	go r.readClients()
+	return r, nil
+}
+
 // Addr is the address to dial instead of the target.
 func (l *Link) Addr() net.Addr { return l.conn.LocalAddr() }
 
@@ -144,14 +183,19 @@ func (l *Link) Close() error {
 		return nil
 	}
 	l.closed = true
-	flows := l.flows
+	flows, routes := l.flows, l.routes
 	l.mu.Unlock()
+	for _, r := range routes {
+		r.Close()
+	}
 	err := l.conn.Close()
 	for _, f := range flows {
 		f.conn.Close()
 	}
-	l.up.close()
-	l.down.close()
+	if !l.shared {
+		l.up.close()
+		l.down.close()
+	}
 	l.wg.Wait()
 	return err
 }

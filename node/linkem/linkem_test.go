@@ -148,3 +148,72 @@ func TestConfigChecked(t *testing.T) {
 	}
 	l.Close()
 }
+
+// Routes share one link: two targets behind it, bursting at once, get the
+// rate and the queue of one link between them, not one each.
+func TestRoutesShareTheLink(t *testing.T) {
+	const size, rate, queue = 1000, 800_000, 20_000
+	var srvs []*net.UDPConn
+	for range 2 {
+		s, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		srvs = append(srvs, s)
+	}
+	l, c0 := start(t, Config{Target: srvs[0].LocalAddr().String(), Rate: rate, Queue: queue, Burst: size})
+	r, err := l.Route(srvs[1].LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Route("127.0.0.1:1"); err == nil {
+		t.Fatal("a route opened a route")
+	}
+	c1, err := net.DialUDP("udp", nil, r.Addr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	p := make([]byte, size)
+	start := time.Now()
+	for range 200 {
+		c0.Write(p)
+		c1.Write(p)
+	}
+	got := make([]int, 2)
+	done := make(chan struct{})
+	for i, s := range srvs {
+		go func() {
+			b := make([]byte, maxDatagram)
+			for {
+				s.SetReadDeadline(time.Now().Add(2 * time.Second))
+				if _, _, err := s.ReadFromUDP(b); err != nil {
+					break
+				}
+				got[i]++
+			}
+			done <- struct{}{}
+		}()
+	}
+	<-done
+	<-done
+	elapsed := time.Since(start) - 2*time.Second
+	st := l.Stats()
+	total := got[0] + got[1]
+	if got[0] == 0 || got[1] == 0 || st.UpQueueDrops == 0 || total >= 400 {
+		t.Fatalf("delivered %v of 200 each, stats %+v", got, st)
+	}
+	// One link's rate for both: the delivered bytes took at least as long
+	// as one link's rate allows for all of them.
+	if min := time.Duration(float64((total-1)*size) / (rate / 8) * float64(time.Second)); elapsed < min*9/10 {
+		t.Fatalf("%d datagrams through two routes in %v: one link allows no less than %v", total, elapsed, min)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.conn.WriteToUDP(p, srvs[1].LocalAddr().(*net.UDPAddr)); err == nil {
+		t.Fatal("route still open after its link closed")
+	}
+	t.Logf("delivered %v in %v; stats %+v", got, elapsed, st)
+}
