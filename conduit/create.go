@@ -153,4 +153,5 @@ func (s *Server) afterUnlock() {
 func (s *Server) lock(reason LockReason) {
 	s.vault.Lock(reason)
 	s.clearPending()
+	s.closeReceipts()
 }

@@ -430,7 +430,7 @@ func (s *Server) apiMedia(w http.ResponseWriter, r *http.Request) {
 		s.writeFilesError(w, err)
 		return
 	}
-	f, err := ns.fetcher()
+	f, err := ns.fetcher(s.streamDelivered(ns))
 	if err != nil {
 		s.writeFilesError(w, err)
 		return

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -35,6 +36,21 @@ func startNetwork(t *testing.T, n int, allocs ...ledger.Allocation) *NetworkClie
 // returns when the pool sees every node serve every cell but crono.
 func startCellNetwork(t *testing.T, n int, cells []string, allocs ...ledger.Allocation) *NetworkClient {
 	t.Helper()
+	return startNetworkOpts(t, n, cells, netOpts{allocs: allocs})
+}
+
+// netOpts: owner, if set, is the account every node is bound to (an
+// owner.binding in each data directory, so rewards pay it); nodes, if
+// set, receives the started nodes.
+type netOpts struct {
+	allocs []ledger.Allocation
+	owner  ed25519.PrivateKey
+	nodes  *[]*node.Node
+}
+
+func startNetworkOpts(t *testing.T, n int, cells []string, o netOpts) *NetworkClient {
+	t.Helper()
+	allocs := o.allocs
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	base := t.TempDir()
 	dir := func(i int) string { return filepath.Join(base, fmt.Sprintf("node%02d", i)) }
@@ -58,6 +74,23 @@ func startCellNetwork(t *testing.T, n int, cells []string, allocs ...ledger.Allo
 			t.Fatal(err)
 		}
 	}
+	if o.owner != nil {
+		for i := 0; i < n; i++ {
+			db, err := store.Open(dir(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, err := db.NodeKey()
+			db.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := ledger.NewNodeBinding(g.Hash(), key, o.owner)
+			if err := os.WriteFile(filepath.Join(dir(i), "owner.binding"), b.Encode(), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	var nodes []*node.Node
 	t.Cleanup(func() {
 		for i := len(nodes) - 1; i >= 0; i-- {
@@ -77,6 +110,9 @@ func startCellNetwork(t *testing.T, n int, cells []string, allocs ...ledger.Allo
 			t.Fatalf("node %d: %v", i, err)
 		}
 		nodes = append(nodes, nd)
+	}
+	if o.nodes != nil {
+		*o.nodes = nodes
 	}
 	var contacts []node.Contact
 	for _, nd := range nodes {

@@ -60,6 +60,8 @@ func (m poolMembers) Members(context.Context) ([]shard.Member, error) {
 // by close, so a lock never waits on a request, and a request never
 // outlives its keys by more than its own duration.
 type netSession struct {
+	who     ed25519.PublicKey // the account
+	gen     uint64            // Server.rcptGen when opened
 	pool    *netclient.Pool
 	call    *cell.Client
 	key     ed25519.PrivateKey
@@ -73,7 +75,9 @@ func (s *Server) openSession() (*netSession, error) {
 	if p == nil {
 		return nil, ErrNotConnected
 	}
-	ns := &netSession{pool: p, root: new([32]byte)}
+	s.rcptMu.Lock()
+	ns := &netSession{pool: p, root: new([32]byte), gen: s.rcptGen}
+	s.rcptMu.Unlock()
 	err := s.vault.WithKeys(func(k *identity.Keys) error {
 		ns.key = append(ed25519.PrivateKey(nil), k.Account...)
 		*ns.root = k.FileRoot
@@ -82,8 +86,10 @@ func (s *Server) openSession() (*netSession, error) {
 	if err != nil {
 		return nil, err
 	}
+	ns.who = ns.key.Public().(ed25519.PublicKey)
 	ns.call = p.Client(ns.key)
-	ns.storage, err = netclient.NewStorage(netclient.StorageConfig{Pool: p, Key: ns.key, FileRoot: ns.root})
+	ns.storage, err = netclient.NewStorage(netclient.StorageConfig{Pool: p, Key: ns.key, FileRoot: ns.root,
+		OnDelivery: s.shardDelivered(ns)})
 	if err != nil {
 		ns.close()
 		return nil, fmt.Errorf("conduit: storage: %w", err)
@@ -101,7 +107,9 @@ func (ns *netSession) close() {
 	clear(ns.root[:])
 }
 
-// fetcher streams stored files for media previews.
-func (ns *netSession) fetcher() (*stream.Fetcher, error) {
-	return stream.NewFetcher(stream.Config{Call: ns.call, FileRoot: ns.root, Members: poolMembers{ns.pool, shard.DNA.Name}})
+// fetcher streams stored files for media previews; onDelivery is
+// Server.streamDelivered (delivery receipts).
+func (ns *netSession) fetcher(onDelivery func(stream.DeliveryEvent)) (*stream.Fetcher, error) {
+	return stream.NewFetcher(stream.Config{Call: ns.call, FileRoot: ns.root, Members: poolMembers{ns.pool, shard.DNA.Name},
+		OnDelivery: onDelivery})
 }

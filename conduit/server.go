@@ -100,6 +100,13 @@ type Server struct {
 	genesisMu sync.Mutex
 	genesis   *ledger.Genesis // fetched once from the network
 
+	rcptMu sync.Mutex
+	rcpt   *receipts // the unlocked person's delivery receipts
+	// rcptGen counts locks, so receipts started before one never run
+	// after it; rcptStarting is set while receipts are being started.
+	rcptGen      uint64
+	rcptStarting bool
+
 	home homeFacts // the Home page's balance and storage, briefly cached
 
 	netOnce sync.Once
@@ -258,6 +265,7 @@ loop:
 		case <-tick.C:
 			if s.vault.CheckIdle() {
 				s.clearPending()
+				s.closeReceipts()
 				s.log.Info("conduit: locked after idle period", "idle", s.cfg.IdleLock)
 			}
 		case <-ctx.Done():
@@ -271,6 +279,7 @@ loop:
 	s.doneOnce.Do(func() { close(s.done) })
 	s.vault.Lock(LockShutdown)
 	s.clearPending()
+	s.closeReceipts()
 	if serveErr != nil {
 		return fmt.Errorf("conduit: serving: %w", serveErr)
 	}

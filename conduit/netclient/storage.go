@@ -39,6 +39,9 @@ type StorageConfig struct {
 	Resumes int
 	// ResumeBackoff is the first wait before resuming (default 500 ms).
 	ResumeBackoff time.Duration
+	// OnDelivery is the shard client's (shard.ClientConfig.OnDelivery):
+	// every shard a holder sent, for the reader's delivery receipts.
+	OnDelivery func(shard.Delivery)
 }
 
 // Storage puts and gets files on the shard cell through the pool: holders
@@ -80,6 +83,7 @@ func NewStorage(cfg StorageConfig) (*Storage, error) {
 	s.shard, err = shard.NewClient(shard.ClientConfig{
 		Call: s.call, FileRoot: cfg.FileRoot, Members: shard.MembersFunc(s.Members),
 		K: cfg.K, ChunkSize: cfg.ChunkSize, Parallel: cfg.Parallel, CallTimeout: cfg.Pool.cfg.MaxTimeout,
+		OnDelivery: cfg.OnDelivery,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("netclient storage: %w", err)

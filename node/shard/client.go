@@ -33,6 +33,18 @@ type ClientConfig struct {
 	Parallel int
 	// CallTimeout bounds one request (default 20 s).
 	CallTimeout time.Duration
+	// OnDelivery, if set, is called for every shard a holder answered a
+	// read with, checked or not (what a reader signs delivery receipts
+	// for); from the client's goroutines, and it must not block.
+	OnDelivery func(Delivery)
+}
+
+// Delivery is one shard a holder sent a reader: Observed is the SHA-256
+// of the bytes received, equal to Shard for a good delivery.
+type Delivery struct {
+	Holder          ed25519.PublicKey
+	Shard, Observed ID
+	Bytes           int
 }
 
 // Client puts, gets and deletes files on the shard cell. It is safe for
@@ -462,7 +474,11 @@ func (c *Client) readFrom(ctx context.Context, h Member, ref ShardRef) (data, gr
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(r.Data) != int(ref.Size) || IDOf(r.Data) != ref.ID {
+	got := IDOf(r.Data)
+	if c.cfg.OnDelivery != nil {
+		c.cfg.OnDelivery(Delivery{Holder: h.Key, Shard: ref.ID, Observed: got, Bytes: len(r.Data)})
+	}
+	if len(r.Data) != int(ref.Size) || got != ref.ID {
 		return nil, nil, fmt.Errorf("%w: shard %s from %s", ErrHashMismatch, ref.ID.Short(), h.Addr)
 	}
 	return r.Data, r.Grant, nil
