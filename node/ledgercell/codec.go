@@ -29,9 +29,11 @@ const (
 	MaxVoteBatch    = 256
 	MaxConfirmBatch = 256
 	MaxPage         = 256
-	maxPageBytes    = 640 << 10
-	maxRequest      = 512 << 10
-	maxPending      = ledger.MaxReceiveSources
+	// MaxInvPage bounds a catch-up inventory page (32-byte hashes).
+	MaxInvPage   = 4096
+	maxPageBytes = 640 << 10
+	maxRequest   = 512 << 10
+	maxPending   = ledger.MaxReceiveSources
 )
 
 // Vote result codes: what a client must tell apart per block.
@@ -153,15 +155,24 @@ type historyAnswer struct {
 	Items []HistoryItem `cbor:"1,keyasint"`
 }
 
+// certsRequest asks for a page of the node's certificate order from
+// From: the certificates, or with Inv only their block hashes (up to
+// MaxInvPage), so a node that the pushes and broadcasts already reached
+// fetches the few it lacks by Want (block hashes, up to MaxPage) instead
+// of every certificate again. A node that predates Inv and Want ignores
+// them and answers a page of certificates, which the caller accepts too.
 type certsRequest struct {
-	From  int `cbor:"1,keyasint"`
-	Limit int `cbor:"2,keyasint,omitempty"`
+	From  int      `cbor:"1,keyasint"`
+	Limit int      `cbor:"2,keyasint,omitempty"`
+	Inv   bool     `cbor:"3,keyasint,omitempty"`
+	Want  [][]byte `cbor:"4,keyasint,omitempty"`
 }
 
 type certsAnswer struct {
-	Certs [][]byte `cbor:"1,keyasint"`
-	Next  int      `cbor:"2,keyasint"`
-	Total int      `cbor:"3,keyasint"`
+	Certs  [][]byte `cbor:"1,keyasint"`
+	Next   int      `cbor:"2,keyasint"`
+	Total  int      `cbor:"3,keyasint"`
+	Hashes [][]byte `cbor:"4,keyasint,omitempty"` // for Inv
 }
 
 // spreadPayload is the broadcast carrying certificates.

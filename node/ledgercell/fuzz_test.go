@@ -27,6 +27,8 @@ func FuzzReceptor(f *testing.F) {
 		hashRequest{Hash: make([]byte, 32)},
 		historyRequest{Account: acct[:]},
 		certsRequest{From: 0, Limit: 10},
+		certsRequest{From: 0, Inv: true},
+		certsRequest{Want: [][]byte{make([]byte, 32), {1}}},
 		claimRequest{Proofs: [][]byte{proof.Encode()}},
 		payRequest{Voucher: (&ledger.Voucher{Genesis: g.Hash(), Nonce: 1, Cumulative: 1}).Encode()},
 	} {
@@ -83,5 +85,37 @@ func FuzzChainAnswer(f *testing.F) {
 		var sp spreadPayload
 		_ = wire.Unmarshal(data, &sp)
 		_, _ = decodeCerts(sp.Certs, MaxPage)
+	})
+}
+
+// FuzzInventoryAnswer decodes a catch-up inventory page as syncFrom does:
+// garbage and inconsistent cursors are refused, never panic.
+func FuzzInventoryAnswer(f *testing.F) {
+	g := testGenesis(f, 2)
+	key := testKey("user", 0)
+	blk := ledger.NewBlock(g, key, 0, ledger.Hash{}, &ledger.Send{To: idOf(testKey("user", 1)), Amount: 1, Fee: g.Params.TransferFee})
+	fake := &ledger.Certificate{Block: blk, Sigs: []ledger.WitnessSig{{Witness: 0}, {Witness: 1}, {Witness: 2}}}
+	h := blk.Hash()
+	for _, a := range []certsAnswer{
+		{Hashes: [][]byte{h[:], h[:]}, Next: 2, Total: 5},
+		{Certs: [][]byte{fake.Encode()}, Next: 1, Total: 1},
+		{Next: 0, Total: 0},
+		{Hashes: [][]byte{{1, 2}}, Next: 1, Total: 1},
+	} {
+		b, _ := marshal(a)
+		f.Add(b, 0)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, from int) {
+		from = max(from, 0)
+		pg, err := parseInventory(data, from, cell.Target{Addr: "fuzz"})
+		if err != nil {
+			return
+		}
+		if pg.total >= from && (pg.next < from || pg.next > pg.total || pg.next-from != pg.n) {
+			t.Fatalf("accepted cursor %d->%d of %d with %d entries", from, pg.next, pg.total, pg.n)
+		}
+		if len(pg.hashes) > MaxInvPage || len(pg.certs) > MaxPage {
+			t.Fatalf("accepted %d hashes, %d certificates", len(pg.hashes), len(pg.certs))
+		}
 	})
 }

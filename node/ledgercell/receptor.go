@@ -332,11 +332,18 @@ func (c *Cell) handleCerts(_ context.Context, req *cell.Request) ([]byte, error)
 	if err := wire.Unmarshal(req.Env.Payload, &q); err != nil {
 		return nil, badRequest(KindCerts, err)
 	}
-	if q.From < 0 || q.Limit < 0 || q.Limit > MaxPage {
+	if len(q.Want) > 0 {
+		return c.serveWanted(q.Want)
+	}
+	maxLimit := MaxPage
+	if q.Inv {
+		maxLimit = MaxInvPage
+	}
+	if q.From < 0 || q.Limit < 0 || q.Limit > maxLimit {
 		return nil, badRequest(KindCerts, errLimit(q.Limit))
 	}
 	if q.Limit == 0 {
-		q.Limit = MaxPage
+		q.Limit = maxLimit
 	}
 	c.mu.Lock()
 	total := c.led.Len()
@@ -348,6 +355,15 @@ func (c *Cell) handleCerts(_ context.Context, req *cell.Request) ([]byte, error)
 	}
 	c.mu.Unlock()
 	ans := certsAnswer{Total: total, Next: min(q.From, total)}
+	if q.Inv {
+		ans.Hashes = make([][]byte, len(page))
+		for i, ct := range page {
+			h := ct.BlockHash()
+			ans.Hashes[i] = h[:]
+		}
+		ans.Next += len(page)
+		return marshal(ans)
+	}
 	size := 0
 	for _, ct := range page {
 		if size >= maxPageBytes {
@@ -358,6 +374,42 @@ func (c *Cell) handleCerts(_ context.Context, req *cell.Request) ([]byte, error)
 		ans.Certs = append(ans.Certs, e)
 		ans.Next++
 	}
+	return marshal(ans)
+}
+
+// serveWanted answers a catch-up request for certificates by block hash,
+// in the order asked, leaving out those the node does not hold; Next
+// says how many of the hashes the answer covers (the rest did not fit).
+func (c *Cell) serveWanted(want [][]byte) ([]byte, error) {
+	if len(want) > MaxPage {
+		return nil, badRequest(KindCerts, errLimit(len(want)))
+	}
+	hs := make([]ledger.Hash, len(want))
+	for i, w := range want {
+		h, err := hashOf(w)
+		if err != nil {
+			return nil, badRequest(KindCerts, err)
+		}
+		hs[i] = h
+	}
+	var ans certsAnswer
+	size := 0
+	c.mu.Lock()
+	ans.Total = c.led.Len()
+	for _, h := range hs {
+		if size >= maxPageBytes {
+			break
+		}
+		ans.Next++
+		ct, ok := c.led.Certificate(h)
+		if !ok {
+			continue
+		}
+		e := ct.Encode()
+		size += len(e)
+		ans.Certs = append(ans.Certs, e)
+	}
+	c.mu.Unlock()
 	return marshal(ans)
 }
 

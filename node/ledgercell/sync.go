@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/borgios/borgios/node/cell"
+	"github.com/borgios/borgios/node/ledger"
 	"github.com/borgios/borgios/node/wire"
 )
 
@@ -67,8 +68,10 @@ func (c *Cell) syncLoop() {
 	}
 }
 
-// syncFrom pages through t's certificates from the remembered cursor,
-// verifying and applying every one.
+// syncFrom pages through t's certificate order from the remembered
+// cursor: an inventory of block hashes per page, then only the
+// certificates this node lacks (at a node that pushes and broadcasts
+// reach, usually none), verified and applied in the peer's order.
 func (c *Cell) syncFrom(ctx context.Context, t cell.Target, cursors map[string]int) (int, error) {
 	k := hex.EncodeToString(t.Key)
 	from := cursors[k]
@@ -81,59 +84,138 @@ func (c *Cell) syncFrom(ctx context.Context, t cell.Target, cursors map[string]i
 	end := -1
 	for pages := 0; pages < 1<<20; pages++ {
 		cctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
-		raw, next, total, err := fetchCerts(cctx, c.caller, t, from)
+		pg, err := fetchInventory(cctx, c.caller, t, from)
 		cancel()
 		if err != nil {
 			return applied, err
 		}
-		certs, _, err := c.decodeFresh(raw, MaxPage)
-		if err != nil {
-			return applied, cell.Errorf(cell.CodeBadAnswer, "certificates from %s: %v", t.Addr, err)
-		}
-		if total < from {
+		if pg.total < from {
 			// The peer restarted and rebuilt its order; read it again.
 			from, end = 0, -1
 			continue
 		}
 		if end < 0 {
-			end = total
+			end = pg.total
+		}
+		certs := pg.certs // a peer without inventories sent them whole
+		if pg.hashes != nil {
+			if certs, err = c.fetchMissing(ctx, t, pg.hashes); err != nil {
+				return applied, err
+			}
 		}
 		res := c.ingest(ctx, certs)
 		applied += res.applied
 		c.stats.synced.Add(int64(res.applied))
-		from = next
+		from = pg.next
 		cursors[k] = from
-		if from >= min(total, end) || len(raw) == 0 {
+		if from >= min(pg.total, end) || pg.n == 0 {
 			return applied, nil
 		}
 	}
 	return applied, fmt.Errorf("catch-up from %s did not end", t.Addr)
 }
 
-// fetchCerts gets one catch-up page, undecoded (the caller drops what it
-// holds before decoding the rest).
-func fetchCerts(ctx context.Context, caller *cell.Client, t cell.Target, from int) (certs [][]byte, next, total int, err error) {
-	payload, err := marshal(certsRequest{From: from, Limit: MaxPage})
+// invPage is one catch-up page: block hashes, or (from a peer that
+// predates inventories) the certificates themselves, n of either.
+type invPage struct {
+	hashes         []ledger.Hash
+	certs          []*ledger.Certificate
+	n, next, total int
+}
+
+// fetchInventory gets one catch-up page of block hashes.
+func fetchInventory(ctx context.Context, caller *cell.Client, t cell.Target, from int) (invPage, error) {
+	payload, err := marshal(certsRequest{From: from, Limit: MaxInvPage, Inv: true})
 	if err != nil {
-		return nil, 0, 0, err
+		return invPage{}, err
 	}
 	ans, err := caller.Call(ctx, t, DNA, KindCerts, payload)
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("certificates from %s: %w", t.Addr, err)
+		return invPage{}, fmt.Errorf("certificates from %s: %w", t.Addr, err)
 	}
+	return parseInventory(ans, from, t)
+}
+
+// parseInventory decodes and checks an answer to an inventory request
+// from position from.
+func parseInventory(ans []byte, from int, t cell.Target) (invPage, error) {
 	var a certsAnswer
 	if err := wire.Unmarshal(ans, &a); err != nil {
-		return nil, 0, 0, cell.Errorf(cell.CodeBadAnswer, "certificates from %s: %v", t.Addr, err)
+		return invPage{}, cell.Errorf(cell.CodeBadAnswer, "certificates from %s: %v", t.Addr, err)
 	}
-	if len(a.Certs) > MaxPage {
-		return nil, 0, 0, cell.Errorf(cell.CodeBadAnswer, "certificates from %s: %d in one page", t.Addr, len(a.Certs))
-	}
-	cs := a.Certs
 	if a.Total < from {
-		return nil, a.Total, a.Total, nil
+		return invPage{next: a.Total, total: a.Total}, nil
 	}
-	if a.Next < from || a.Next > a.Total || (a.Next == from && a.Next < a.Total) || a.Next-from != len(cs) {
-		return nil, 0, 0, cell.Errorf(cell.CodeBadAnswer, "certificates from %s: cursor %d->%d of %d with %d certificates", t.Addr, from, a.Next, a.Total, len(cs))
+	pg := invPage{next: a.Next, total: a.Total}
+	var err error
+	switch {
+	case len(a.Hashes) > 0 && len(a.Certs) > 0:
+		return invPage{}, cell.Errorf(cell.CodeBadAnswer, "certificates from %s: hashes and certificates in one page", t.Addr)
+	case len(a.Hashes) > 0:
+		if len(a.Hashes) > MaxInvPage {
+			return invPage{}, cell.Errorf(cell.CodeBadAnswer, "certificates from %s: %d hashes in one page", t.Addr, len(a.Hashes))
+		}
+		pg.hashes = make([]ledger.Hash, len(a.Hashes))
+		for i, b := range a.Hashes {
+			if pg.hashes[i], err = hashOf(b); err != nil {
+				return invPage{}, cell.Errorf(cell.CodeBadAnswer, "certificates from %s: %v", t.Addr, err)
+			}
+		}
+		pg.n = len(a.Hashes)
+	default:
+		if pg.certs, err = decodeCerts(a.Certs, MaxPage); err != nil {
+			return invPage{}, cell.Errorf(cell.CodeBadAnswer, "certificates from %s: %v", t.Addr, err)
+		}
+		pg.n = len(a.Certs)
+		if pg.n == 0 {
+			pg.hashes = []ledger.Hash{} // an empty inventory
+		}
 	}
-	return cs, a.Next, a.Total, nil
+	if a.Next < from || a.Next > a.Total || (a.Next == from && a.Next < a.Total) || a.Next-from != pg.n {
+		return invPage{}, cell.Errorf(cell.CodeBadAnswer, "certificates from %s: cursor %d->%d of %d with %d entries", t.Addr, from, a.Next, a.Total, pg.n)
+	}
+	return pg, nil
+}
+
+// fetchMissing asks t for the certificates among hs that this node does
+// not hold, MaxPage at a time, and returns them in hs's order.
+func (c *Cell) fetchMissing(ctx context.Context, t cell.Target, hs []ledger.Hash) ([]*ledger.Certificate, error) {
+	var want [][]byte
+	c.mu.Lock()
+	for i := range hs {
+		if _, ok := c.led.Certificate(hs[i]); !ok {
+			want = append(want, hs[i][:])
+		}
+	}
+	c.mu.Unlock()
+	var out []*ledger.Certificate
+	for len(want) > 0 {
+		n := min(len(want), MaxPage)
+		payload, err := marshal(certsRequest{Want: want[:n]})
+		if err != nil {
+			return out, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+		ans, err := c.caller.Call(cctx, t, DNA, KindCerts, payload)
+		cancel()
+		if err != nil {
+			return out, fmt.Errorf("certificates from %s: %w", t.Addr, err)
+		}
+		var a certsAnswer
+		if err := wire.Unmarshal(ans, &a); err != nil {
+			return out, cell.Errorf(cell.CodeBadAnswer, "certificates from %s: %v", t.Addr, err)
+		}
+		if len(a.Certs) > a.Next || a.Next > n || a.Next < 1 {
+			return out, cell.Errorf(cell.CodeBadAnswer, "certificates from %s: %d covering %d of %d asked", t.Addr, len(a.Certs), a.Next, n)
+		}
+		cs, _, err := c.decodeFresh(a.Certs, n)
+		if err != nil {
+			return out, cell.Errorf(cell.CodeBadAnswer, "certificates from %s: %v", t.Addr, err)
+		}
+		out = append(out, cs...)
+		// A hash the answer covers but left out is one the peer no
+		// longer holds (it restarted); what did not fit is asked again.
+		want = want[a.Next:]
+	}
+	return out, nil
 }
