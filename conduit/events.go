@@ -102,7 +102,7 @@ func (s *Server) apiFilesEvents(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				return false
 			}
-			buf.WriteString("event: upload\ndata: ")
+			buf.WriteString("event: " + u.Kind + "\ndata: ")
 			buf.Write(b)
 			buf.WriteString("\n\n")
 		}

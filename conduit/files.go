@@ -3,6 +3,8 @@ package conduit
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -91,16 +93,21 @@ func cleanPath(p string) (string, error) {
 	return "/" + strings.Join(parts, "/"), nil
 }
 
-// upload is one file's progress, as GET /api/files/progress and the
-// upload events of GET /api/files/events report it.
+// upload is one transfer's progress, as GET /api/files/progress and the
+// events of GET /api/files/events report it: an upload, or a download
+// (Kind "download": Stored is then bytes sent to the browser).
 type upload struct {
 	ID     string `json:"id"`
+	Kind   string `json:"kind"` // "upload" or "download"
 	Path   string `json:"path"`
+	Size   int64  `json:"size,omitempty"` // the whole file, when known
 	Stored int64  `json:"stored"`
-	// Rate is bytes stored per second since the upload began.
-	Rate  int64  `json:"rate"`
-	Done  bool   `json:"done"`
-	Error string `json:"error,omitempty"`
+	// Rate is bytes moved per second since the transfer began.
+	Rate int64 `json:"rate"`
+	// Sources is how many holders have delivered pieces of a download.
+	Sources int    `json:"sources,omitempty"`
+	Done    bool   `json:"done"`
+	Error   string `json:"error,omitempty"`
 	// Version counts changes, so a stream sends each upload only when it
 	// moved on.
 	Version uint64 `json:"-"`
@@ -137,6 +144,11 @@ func (u *uploads) changes() <-chan struct{} {
 }
 
 func (u *uploads) start(id, p string, now time.Time) {
+	u.begin(&upload{ID: id, Kind: "upload", Path: p}, now)
+}
+
+// begin tracks a new transfer (ID, Kind, Path and Size set).
+func (u *uploads) begin(t *upload, now time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.m == nil {
@@ -150,8 +162,20 @@ func (u *uploads) start(id, p string, now time.Time) {
 	if len(u.m) >= maxTrackedUploads {
 		return // progress is a courtesy; the upload itself goes on
 	}
-	u.m[id] = &upload{ID: id, Path: p, Version: 1, began: time.Now()}
+	t.Version, t.began = 1, time.Now()
+	u.m[t.ID] = t
 	u.notify()
+}
+
+// setSources records how many holders a download has heard from.
+func (u *uploads) setSources(id string, n int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if v := u.m[id]; v != nil && v.Sources != n {
+		v.Sources = n
+		v.Version++
+		u.notify()
+	}
 }
 
 func (u *uploads) set(id string, stored int64) {
@@ -392,11 +416,61 @@ func (s *Server) apiFilesDownload(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": e.Name}))
 	h.Set("Content-Length", strconv.FormatInt(e.Size, 10))
+	// Progress for the UI and scripts: bytes sent, rate, and how many
+	// holders delivered, under the id asked for or a fresh one (answered
+	// in X-Transfer-Id before the body).
+	id := r.URL.Query().Get("id")
+	if !uploadIDPattern.MatchString(id) {
+		var b [6]byte
+		rand.Read(b[:])
+		id = "dl-" + hex.EncodeToString(b[:])
+	}
+	h.Set("X-Transfer-Id", id)
+	s.uploads.begin(&upload{ID: id, Kind: "download", Path: p, Size: e.Size}, s.cfg.Clock())
+	var (
+		mu      sync.Mutex
+		holders = map[string]bool{}
+	)
+	ns.onShard = func(d shard.Delivery) {
+		if d.Shard != d.Observed {
+			return
+		}
+		mu.Lock()
+		holders[string(d.Holder)] = true
+		n := len(holders)
+		mu.Unlock()
+		s.uploads.setSources(id, n)
+	}
+	cw := &countingWriter{w: w, report: func(n int64) { s.uploads.set(id, n) }}
 	// Headers go out with the first byte; a failure after that can only
 	// cut the body short, which the length lets the browser notice.
-	if err := ns.files.GetEntry(r.Context(), e, w); err != nil && r.Context().Err() == nil {
+	err = ns.files.GetEntry(r.Context(), e, cw)
+	if err != nil && r.Context().Err() == nil {
 		s.log.Warn("conduit: download", "err", err)
 	}
+	s.uploads.set(id, cw.n)
+	if err == nil && cw.n != e.Size {
+		err = fmt.Errorf("sent %d of %d bytes", cw.n, e.Size)
+	}
+	s.uploads.finish(id, err, s.cfg.Clock())
+}
+
+// countingWriter counts the bytes written through it and reports the
+// running total at most every 256 KiB (a network piece).
+type countingWriter struct {
+	w       io.Writer
+	n, last int64
+	report  func(int64)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	k, err := c.w.Write(p)
+	c.n += int64(k)
+	if c.n-c.last >= 256<<10 || err != nil {
+		c.last = c.n
+		c.report(c.n)
+	}
+	return k, err
 }
 
 // apiMedia serves previewable files inline with Range support through the

@@ -68,6 +68,9 @@ type netSession struct {
 	root    *[32]byte
 	storage *netclient.Storage
 	files   *files.Client
+	// onShard, if set before a read starts, also hears of every shard a
+	// holder sent (a download's progress).
+	onShard func(shard.Delivery)
 }
 
 func (s *Server) openSession() (*netSession, error) {

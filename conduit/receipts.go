@@ -232,6 +232,9 @@ func (s *Server) closeReceipts() {
 // session's readers.
 func (s *Server) shardDelivered(ns *netSession) func(shard.Delivery) {
 	return func(d shard.Delivery) {
+		if ns.onShard != nil {
+			ns.onShard(d)
+		}
 		if r := s.receiptsFor(ns); r != nil {
 			r.fromShard(d)
 		}

@@ -34,8 +34,23 @@ func TestReadsPayHolders(t *testing.T) {
 		t.Fatalf("upload: %d %s", st, b)
 	}
 	// A download (shard client) and a streamed read (stream fetcher).
-	if resp, body := ts.getBearer("/api/files/download?path=/clip.txt", nil); resp.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
-		t.Fatalf("download: %d, identical %v", resp.StatusCode, bytes.Equal(body, data))
+	resp, body := ts.getBearer("/api/files/download?path=/clip.txt&id=d1", nil)
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, data) || resp.Header.Get("X-Transfer-Id") != "d1" {
+		t.Fatalf("download: %d, identical %v, id %q", resp.StatusCode, bytes.Equal(body, data), resp.Header.Get("X-Transfer-Id"))
+	}
+	// The download's progress: bytes sent, rate, and the holders heard.
+	var prog struct {
+		Uploads []upload `json:"uploads"`
+	}
+	ts.api("GET", "/api/files/progress", nil, &prog)
+	var d upload
+	for _, u := range prog.Uploads {
+		if u.ID == "d1" {
+			d = u
+		}
+	}
+	if d.Kind != "download" || !d.Done || d.Error != "" || d.Stored != int64(len(data)) || d.Size != int64(len(data)) || d.Sources < 1 || d.Sources > 3 || d.Path != "/clip.txt" {
+		t.Fatalf("download progress: %+v", d)
 	}
 	if resp, body := ts.getBearer("/api/media/clip.txt", map[string]string{"Range": "bytes=300000-"}); resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, data[300000:]) {
 		t.Fatalf("media: %d, identical %v", resp.StatusCode, bytes.Equal(body, data[300000:]))
