@@ -9,8 +9,9 @@
 //
 // Holders accept a shard only with the owner's signed store grant, check
 // its hash when it is stored and in every scrub pass (not on every read:
-// readers check each shard against the ID in their manifest anyway, and
-// hashing 256 KiB per read would cost more than sending it), keep it crash-safe (blob written
+// readers check each shard against their manifest anyway, by its ID or
+// by the AEAD only the owner's key makes, and hashing 256 KiB per read
+// would cost more than sending it), keep it crash-safe (blob written
 // temp+fsync+rename+dir fsync, then a bbolt index) and charge it to the
 // owner's quota. Only the owner's signature over the shard ID and a fresh
 // nonce deletes it. Reads count confirmations and re-store missing copies;

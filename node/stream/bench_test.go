@@ -109,14 +109,16 @@ func BenchmarkFetch200MB(b *testing.B) {
 	out := &memFile{b: make([]byte, m.Size)}
 	b.SetBytes(int64(n))
 	b.ResetTimer()
-	var fetchS, rawS, getS, quicS, quicCPU, fetchCPU float64
+	var fetchS, rawS, getS, quicS, quicCPU, fetchCPU, rawCPU float64
 	for range b.N {
 		c0 := cpuSeconds()
 		stop := profile(b, "quic")
 		quicS += float64(n) / rawQUIC(b, n, nil) / 1e6
 		stop()
 		quicCPU += cpuSeconds() - c0
+		c1 := cpuSeconds()
 		raw := rawThroughput(b, p.tr, nodes[0], n)
+		rawCPU += cpuSeconds() - c1
 		// shard.Client.Get (in order, fixed window) over the same cell.
 		start := time.Now()
 		if _, err := p.client.Get(context.Background(), m, io.Discard); err != nil {
@@ -145,6 +147,7 @@ func BenchmarkFetch200MB(b *testing.B) {
 	// the ratio that does not depend on what else the machine runs.
 	gb := float64(n) * N / 1e9
 	b.ReportMetric(quicCPU/gb, "quic-cpu-s/GB")
+	b.ReportMetric(rawCPU/gb, "raw-cpu-s/GB")
 	b.ReportMetric(fetchCPU/gb, "fetch-cpu-s/GB")
 	b.ReportMetric(quicCPU/fetchCPU, "quic/fetch-cpu")
 	b.ReportMetric(fetchS/quicS, "fetch/quic")
