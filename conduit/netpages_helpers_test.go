@@ -54,20 +54,25 @@ func startNetworkOpts(t *testing.T, n int, cells []string, o netOpts) *NetworkCl
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	base := t.TempDir()
 	dir := func(i int) string { return filepath.Join(base, fmt.Sprintf("node%02d", i)) }
+	// The node keys first, so the genesis can name the nodes as witnesses
+	// and the owner can bind them.
+	keys := make([]ed25519.PrivateKey, n)
+	for i := range keys {
+		db, err := store.Open(dir(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i], err = db.NodeKey()
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	var g *ledger.Genesis
 	if slices.Contains(cells, ledgercell.DNA.Name) {
 		var witnesses []ed25519.PublicKey
 		for i := 0; i < n && i < 4; i++ {
-			db, err := store.Open(dir(i))
-			if err != nil {
-				t.Fatal(err)
-			}
-			key, err := db.NodeKey()
-			db.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			witnesses = append(witnesses, key.Public().(ed25519.PublicKey))
+			witnesses = append(witnesses, keys[i].Public().(ed25519.PublicKey))
 		}
 		var err error
 		if g, err = ledgercell.DevGenesis(witnesses, allocs...); err != nil {
@@ -75,16 +80,7 @@ func startNetworkOpts(t *testing.T, n int, cells []string, o netOpts) *NetworkCl
 		}
 	}
 	if o.owner != nil {
-		for i := 0; i < n; i++ {
-			db, err := store.Open(dir(i))
-			if err != nil {
-				t.Fatal(err)
-			}
-			key, err := db.NodeKey()
-			db.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
+		for i, key := range keys {
 			b := ledger.NewNodeBinding(g.Hash(), key, o.owner)
 			if err := os.WriteFile(filepath.Join(dir(i), "owner.binding"), b.Encode(), 0o600); err != nil {
 				t.Fatal(err)
