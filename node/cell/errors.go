@@ -1,8 +1,10 @@
 package cell
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/borgios/borgios/node/wire"
 )
@@ -79,3 +81,29 @@ func codeOf(err error) Code {
 	}
 	return CodeMalformed
 }
+
+// ClockError is a node's signed refusal of our request's time: the request
+// lay outside the node's freshness window (Code is CodeStale or
+// CodeFuture), and the answer saying so verified in every way but one: its
+// own time lies outside our window too, because it is the node's time and
+// ours is off. It carries the node's signed time next to ours, which is
+// how a client with a wrong clock learns network time at all. It unwraps
+// to the *Error the node sent, so HasCode and errors.As see that code.
+//
+// One ClockError proves only what one node claims; the owner of the clock
+// must not move it on a single node's word (see conduit/netclient).
+type ClockError struct {
+	Code    Code
+	Message string
+	// Node is the pinned key that signed the refusal.
+	Node ed25519.PublicKey
+	TimeSample
+}
+
+func (e *ClockError) Error() string {
+	return fmt.Sprintf("%s: node %x refused our time: its clock reads %+d ms from ours (round trip %v): %s",
+		e.Code, e.Node[:min(len(e.Node), 6)], e.OffsetMs(), e.RTT.Round(time.Millisecond), e.Message)
+}
+
+// Unwrap returns the node's error as it sent it.
+func (e *ClockError) Unwrap() error { return &Error{Code: e.Code, Message: e.Message} }
