@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"hash"
 	"log/slog"
@@ -19,7 +20,7 @@ import (
 	"github.com/borgios/borgios/node/stream"
 )
 
-// receipts signs the person's delivery receipts, the proof that earns a
+// Receipts signs a reader's delivery receipts, the proof that earns a
 // holder its bandwidth reward (node/ledger/DESIGN.md, "Earning"). Every
 // shard a holder sent this conduit that matched its ID is counted per
 // holder; every receiptInterval each holder gets one receipt for all its
@@ -27,7 +28,7 @@ import (
 // treasury for its owner. One receipt per holder per interval rather than
 // per shard: a 200 MB read is 800 shards, and every claim is a block on
 // the holder's chain. Bytes that did not match their ID earn nothing.
-type receipts struct {
+type Receipts struct {
 	who ed25519.PublicKey // the account signing them
 	rw  *ledgercell.Rewarder
 	key ed25519.PrivateKey // the rewarder's copy, wiped by close
@@ -59,17 +60,39 @@ const receiptFlushBytes = 1 << 30
 // reach their holders.
 const receiptDrain = 3 * time.Second
 
-func newReceipts(ns *netSession, g *ledger.Genesis, log *slog.Logger) (*receipts, error) {
-	key := append(ed25519.PrivateKey(nil), ns.key...)
+// ReceiptsConfig says who signs receipts and how they reach holders.
+type ReceiptsConfig struct {
+	// Genesis is the network's ledger genesis (receipts name it).
+	Genesis *ledger.Genesis
+	// Key is the reader's account key; Receipts signs with a copy and
+	// wipes it on Close.
+	Key ed25519.PrivateKey
+	// Caller reaches the holders' ledger cells; Receipts calls through a
+	// copy of it that signs with its own copy of Key.
+	Caller *cell.Client
+	// Resolve finds a holder's ledger endpoint.
+	Resolve func(context.Context, ed25519.PublicKey) (cell.Target, error)
+	// Now is network time in Unix ms.
+	Now    func() int64
+	Logger *slog.Logger
+}
+
+// NewReceipts starts signing receipts; Close signs what is pending.
+func NewReceipts(cfg ReceiptsConfig) (*Receipts, error) {
+	if cfg.Caller == nil {
+		return nil, errors.New("conduit: delivery receipts: no Caller")
+	}
+	key := append(ed25519.PrivateKey(nil), cfg.Key...)
+	caller := *cfg.Caller
+	caller.Key = key
 	rw, err := ledgercell.NewRewarder(ledgercell.RewarderConfig{
-		Genesis: g, Key: key, Caller: ns.pool.Client(key), Now: ns.call.Now, Logger: log,
-		Resolve: poolResolver(ns.pool),
+		Genesis: cfg.Genesis, Key: key, Caller: &caller, Now: cfg.Now, Logger: cfg.Logger, Resolve: cfg.Resolve,
 	})
 	if err != nil {
 		clear(key)
 		return nil, fmt.Errorf("conduit: delivery receipts: %w", err)
 	}
-	r := &receipts{who: key.Public().(ed25519.PublicKey), rw: rw, key: key, tallies: map[string]*tally{}, stop: make(chan struct{}), done: make(chan struct{})}
+	r := &Receipts{who: key.Public().(ed25519.PublicKey), rw: rw, key: key, tallies: map[string]*tally{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go r.loop()
 	return r, nil
 }
@@ -87,7 +110,7 @@ func poolResolver(p *netclient.Pool) func(context.Context, ed25519.PublicKey) (c
 }
 
 // add counts one delivery; a mismatch is dropped (it earns nothing).
-func (r *receipts) add(holder ed25519.PublicKey, id, observed [32]byte, n int64) {
+func (r *Receipts) add(holder ed25519.PublicKey, id, observed [32]byte, n int64) {
 	if r == nil || id != observed || n <= 0 || len(holder) != ed25519.PublicKeySize {
 		return
 	}
@@ -108,23 +131,24 @@ func (r *receipts) add(holder ed25519.PublicKey, id, observed [32]byte, n int64)
 	}
 }
 
-// stream and shard report deliveries in their own types.
-func (r *receipts) fromStream(e stream.DeliveryEvent) {
+// FromStream and FromShard count deliveries as stream.Config.OnDelivery
+// and shard.ClientConfig.OnDelivery report them.
+func (r *Receipts) FromStream(e stream.DeliveryEvent) {
 	r.add(e.Holder, e.Expected, e.Observed, e.Bytes)
 }
 
-func (r *receipts) fromShard(d shard.Delivery) {
+func (r *Receipts) FromShard(d shard.Delivery) {
 	r.add(d.Holder, d.Shard, d.Observed, int64(d.Bytes))
 }
 
-func (r *receipts) signLocked(k string, t *tally) {
+func (r *Receipts) signLocked(k string, t *tally) {
 	var sum [32]byte
 	t.ids.Sum(sum[:0])
 	r.rw.Delivery(t.holder, t.bytes, sum, sum)
 	delete(r.tallies, k)
 }
 
-func (r *receipts) flush() {
+func (r *Receipts) flush() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for k, t := range r.tallies {
@@ -132,7 +156,7 @@ func (r *receipts) flush() {
 	}
 }
 
-func (r *receipts) loop() {
+func (r *Receipts) loop() {
 	defer close(r.done)
 	tick := time.NewTicker(receiptInterval)
 	defer tick.Stop()
@@ -146,9 +170,9 @@ func (r *receipts) loop() {
 	}
 }
 
-// close signs what is pending, gives the rewarder a moment to deliver it,
+// Close signs what is pending, gives the rewarder a moment to deliver it,
 // stops, and wipes the key copy.
-func (r *receipts) close() {
+func (r *Receipts) Close() {
 	if r == nil {
 		return
 	}
@@ -168,8 +192,8 @@ func (r *receipts) close() {
 	clear(r.key)
 }
 
-// stats is the rewarder's counters, for the monitor and tests.
-func (r *receipts) stats() ledgercell.RewarderStats {
+// Stats is the rewarder's counters: receipts signed, paid, refused.
+func (r *Receipts) Stats() ledgercell.RewarderStats {
 	if r == nil {
 		return ledgercell.RewarderStats{}
 	}
@@ -181,7 +205,7 @@ func (r *receipts) stats() ledgercell.RewarderStats {
 // genesis from the network, and a read must not wait for that). Reads
 // before they run, or on a network without a ledger, earn their holders
 // nothing and work the same.
-func (s *Server) receiptsFor(ns *netSession) *receipts {
+func (s *Server) receiptsFor(ns *netSession) *Receipts {
 	s.rcptMu.Lock()
 	defer s.rcptMu.Unlock()
 	if s.rcpt != nil && s.rcpt.who.Equal(ns.who) {
@@ -197,10 +221,11 @@ func (s *Server) receiptsFor(ns *netSession) *receipts {
 		defer clear(key)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		var r *receipts
+		var r *Receipts
 		g, err := s.ledgerGenesis(ctx, bg)
 		if err == nil {
-			r, err = newReceipts(bg, g, s.log)
+			r, err = NewReceipts(ReceiptsConfig{Genesis: g, Key: key, Caller: bg.call, Now: bg.call.Now,
+				Resolve: poolResolver(bg.pool), Logger: s.log})
 		}
 		if err != nil {
 			s.log.Debug("conduit: no delivery receipts", "err", err)
@@ -213,7 +238,7 @@ func (s *Server) receiptsFor(ns *netSession) *receipts {
 			s.rcpt, r = r, old
 		}
 		s.rcptMu.Unlock()
-		r.close() // the one replaced, or this one if the person locked meanwhile
+		r.Close() // the one replaced, or this one if the person locked meanwhile
 	}()
 	return nil
 }
@@ -225,7 +250,7 @@ func (s *Server) closeReceipts() {
 	s.rcpt = nil
 	s.rcptGen++
 	s.rcptMu.Unlock()
-	r.close()
+	r.Close()
 }
 
 // shardDelivered and streamDelivered are the delivery callbacks of one
@@ -236,7 +261,7 @@ func (s *Server) shardDelivered(ns *netSession) func(shard.Delivery) {
 			ns.onShard(d)
 		}
 		if r := s.receiptsFor(ns); r != nil {
-			r.fromShard(d)
+			r.FromShard(d)
 		}
 	}
 }
@@ -244,7 +269,7 @@ func (s *Server) shardDelivered(ns *netSession) func(shard.Delivery) {
 func (s *Server) streamDelivered(ns *netSession) func(stream.DeliveryEvent) {
 	return func(e stream.DeliveryEvent) {
 		if r := s.receiptsFor(ns); r != nil {
-			r.fromStream(e)
+			r.FromStream(e)
 		}
 	}
 }

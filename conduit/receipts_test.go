@@ -73,7 +73,7 @@ func TestReadsPayHolders(t *testing.T) {
 	}
 	ts.getBearer("/api/files/download?path=/clip.txt", nil)
 	r.flush()
-	for st := r.stats(); st.Paid == 0; st = r.stats() {
+	for st := r.Stats(); st.Paid == 0; st = r.Stats() {
 		if time.Now().After(deadline) {
 			t.Fatalf("no receipt paid: %+v", st)
 		}

@@ -101,7 +101,7 @@ type Server struct {
 	genesis   *ledger.Genesis // fetched once from the network
 
 	rcptMu sync.Mutex
-	rcpt   *receipts // the unlocked person's delivery receipts
+	rcpt   *Receipts // the unlocked person's delivery receipts
 	// rcptGen counts locks, so receipts started before one never run
 	// after it; rcptStarting is set while receipts are being started.
 	rcptGen      uint64

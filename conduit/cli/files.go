@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -18,10 +19,12 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/borgios/borgios/conduit"
 	"github.com/borgios/borgios/node"
 	"github.com/borgios/borgios/node/cell"
 	"github.com/borgios/borgios/node/files"
 	"github.com/borgios/borgios/node/identity"
+	"github.com/borgios/borgios/node/ledgercell"
 	"github.com/borgios/borgios/node/registry"
 	"github.com/borgios/borgios/node/shard"
 	"github.com/borgios/borgios/node/stream"
@@ -88,6 +91,13 @@ type filesCtx struct {
 	client *files.Client
 	shards *shard.Client
 	fetch  *stream.Fetcher
+
+	// Delivery receipts for what a get reads (holders earn their
+	// bandwidth rewards from them): started by filesGet.
+	caller  *cell.Client
+	peers   []cell.Target
+	account ed25519.PrivateKey
+	rcpt    atomic.Pointer[conduit.Receipts]
 }
 
 func (f *filesFlags) run(cmd *cobra.Command, args []string, do func(context.Context, *filesCtx, []string) error) error {
@@ -139,12 +149,19 @@ func (f *filesFlags) run(cmd *cobra.Command, args []string, do func(context.Cont
 	}
 	// Downloads use the stream fetcher: every holder of a piece at once,
 	// verified piece by piece and as a whole, resumable.
-	fetch, err := stream.NewFetcher(stream.Config{Call: caller, FileRoot: &k.FileRoot, Members: view.members(shard.DNA.Name)})
+	w := &filesCtx{f: f, out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), client: fc, shards: sc,
+		caller: caller, peers: targets, account: k.Account}
+	fetch, err := stream.NewFetcher(stream.Config{Call: caller, FileRoot: &k.FileRoot, Members: view.members(shard.DNA.Name),
+		OnDelivery: func(e stream.DeliveryEvent) {
+			if r := w.rcpt.Load(); r != nil {
+				r.FromStream(e)
+			}
+		}})
 	if err != nil {
 		return fmt.Errorf("files: %w", err)
 	}
 	defer fetch.Close()
-	w := &filesCtx{f: f, out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), client: fc, shards: sc, fetch: fetch}
+	w.fetch = fetch
 	switch f.progress {
 	case "never":
 		w.quiet = true
@@ -328,6 +345,7 @@ func (w *filesCtx) putOne(ctx context.Context, local, remote string, size int64)
 
 func filesGet(ctx context.Context, w *filesCtx, args []string) error {
 	remote, local := args[0], args[1]
+	defer w.startReceipts(ctx)() // signs and delivers what was read (a few seconds at most)
 	e, err := w.client.Stat(ctx, remote)
 	if err != nil {
 		return err
@@ -546,4 +564,39 @@ func (v *peerView) members(cellName string) shard.Membership {
 		}
 		return out, nil
 	})
+}
+
+// startReceipts signs delivery receipts for what this command reads, so
+// the holders that served it earn their bandwidth rewards, as the conduit
+// does. It starts in the background (it needs the ledger's genesis from a
+// peer; the download does not wait for that) and is best effort: a
+// network without a ledger, or peers that do not answer, only means no
+// receipts. The function it returns signs and delivers what is pending.
+func (w *filesCtx) startReceipts(ctx context.Context) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, p := range w.peers {
+			pctx, pcancel := context.WithTimeout(ctx, 3*time.Second)
+			g, err := ledgercell.FetchGenesis(pctx, w.caller, p)
+			pcancel()
+			if err != nil {
+				continue
+			}
+			r, err := conduit.NewReceipts(conduit.ReceiptsConfig{Genesis: g, Key: w.account, Caller: w.caller, Now: w.caller.Now,
+				Resolve: ledgercell.LookupResolver(w.caller, p), Logger: slog.New(slog.DiscardHandler)})
+			if err == nil {
+				w.rcpt.Store(r)
+			}
+			return
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+		if r := w.rcpt.Swap(nil); r != nil {
+			r.Close()
+		}
+	}
 }
