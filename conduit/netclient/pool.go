@@ -17,7 +17,6 @@ import (
 	"github.com/borgios/borgios/node/cell"
 	"github.com/borgios/borgios/node/registry"
 	"github.com/borgios/borgios/node/transport"
-	"github.com/borgios/borgios/node/wire"
 )
 
 // Defaults for Config's zero values.
@@ -72,7 +71,9 @@ type Config struct {
 	Cooldown time.Duration
 	// MaxAttempts bounds the endpoints one Do tries.
 	MaxAttempts int
-	// Now is the network time in Unix ms (default: the local clock).
+	// Now is this computer's clock in Unix ms (default time.Now). The
+	// pool's own time (Pool.Now) starts from it and follows the nodes
+	// once two of them agree that it is off; see doc.go.
 	Now    func() int64
 	Logger *slog.Logger
 }
@@ -83,17 +84,26 @@ type Pool struct {
 	cfg      Config
 	log      *slog.Logger
 	tr       *transport.Transport
-	verifier *wire.Verifier
+	verifier *swapVerifier
+	start    time.Time // the monotonic origin of keeper
+	keeper   *timeKeeper
+	local    func() int64 // this computer's clock, ms
 	anon     *cell.Client // signs infrastructure lookups with the transport's random key
 	embedded *node.Node
 	traffic  *traffic
 
-	mu        sync.Mutex
-	clock     *ClockOffset         // last measurement, nil before the first
-	endpoints map[string]*endpoint // by node key
-	lastSync  time.Time
-	lastErr   string
+	mu    sync.Mutex
+	clock *ClockOffset         // last measurement, nil before the first
+	votes map[string]clockVote // each node's latest word on the time
+	syncs uint64               // clock bootstraps run
+	// lastClockSync is when the last bootstrap ran, lastClockKick when a
+	// refusal outside DoAt last asked the background loop for one.
+	lastClockSync, lastClockKick time.Time
+	endpoints                    map[string]*endpoint // by node key
+	lastSync                     time.Time
+	lastErr                      string
 
+	syncMu     sync.Mutex // one clock bootstrap at a time
 	refreshNow chan struct{}
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
@@ -148,7 +158,11 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
 	}
-	if cfg.Now == nil {
+	start := time.Now()
+	base := start.UnixNano()
+	if cfg.Now != nil {
+		base = cfg.Now() * 1e6
+	} else {
 		cfg.Now = func() int64 { return time.Now().UnixMilli() }
 	}
 	if cfg.Logger == nil {
@@ -164,11 +178,13 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	}
 	p := &Pool{
 		cfg: cfg, log: cfg.Logger, tr: tr,
-		verifier:   wire.NewVerifier(wire.Config{Network: cfg.Network, Now: cfg.Now}),
+		start: start, keeper: newTimeKeeper(base), local: cfg.Now,
+		votes:      map[string]clockVote{},
 		endpoints:  map[string]*endpoint{},
 		refreshNow: make(chan struct{}, 1),
 		traffic:    newTraffic(),
 	}
+	p.verifier = newSwapVerifier(cfg.Network, p.Now)
 	p.anon = p.Client(key)
 	for _, c := range cfg.Bootstrap {
 		p.endpoints[string(c.Key)] = &endpoint{
@@ -248,14 +264,14 @@ func (p *Pool) Embedded() *node.Node { return p.embedded }
 // Network is the network ID the pool's envelopes carry.
 func (p *Pool) Network() string { return p.cfg.Network }
 
-// Now is the pool's network time in Unix ms.
-func (p *Pool) Now() int64 { return p.cfg.Now() }
-
 // Client returns a client that signs with key (the person's account key)
 // over the pool's transport, whose own random key only secures the
 // connections. Answers are verified against the pool's one replay guard.
 func (p *Pool) Client(key ed25519.PrivateKey) *cell.Client {
-	return &cell.Client{Transport: p.tr, Key: key, Network: p.cfg.Network, Verifier: p.verifier, Now: p.cfg.Now, Meter: p.traffic}
+	return &cell.Client{
+		Transport: p.tr, Key: key, Network: p.cfg.Network, Verifier: p.verifier, Now: p.Now,
+		Meter: p.traffic, OnClockError: p.onClockError,
+	}
 }
 
 // Close stops the refresh, the transport and the embedded node.
@@ -547,15 +563,30 @@ func (p *Pool) DoAt(ctx context.Context, t cell.Target, f func(context.Context, 
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	actx, cancel := context.WithTimeout(ctx, p.timeout(t))
-	defer cancel()
-	start := time.Now()
-	err := f(actx, t)
+	gen := p.keeper.generation()
+	p.mu.Lock()
+	syncs := p.syncs
+	p.mu.Unlock()
+	attempt := func() (time.Time, bool, error) {
+		actx, cancel := context.WithTimeout(ctx, p.timeout(t))
+		defer cancel()
+		start := time.Now()
+		err := f(actx, t)
+		return start, err != nil && actx.Err() != nil, err
+	}
+	start, cut, err := attempt()
+	var ce *cell.ClockError
+	if errors.As(err, &ce) && ctx.Err() == nil && p.fixClock(ctx, gen, syncs) {
+		// The nodes agreed on a time other than ours and the clock moved
+		// (or was already moved by another caller): once more, signed with
+		// the new time.
+		start, cut, err = attempt()
+	}
 	if err != nil && ctx.Err() != nil {
 		// The caller gave up: says nothing about the endpoint.
 		return err
 	}
-	if err != nil && actx.Err() != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if cut && !errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("%w (%w after %v)", err, context.DeadlineExceeded, time.Since(start).Round(time.Millisecond))
 	}
 	p.record(t, time.Since(start), err)
