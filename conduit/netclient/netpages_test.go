@@ -57,7 +57,9 @@ func TestTreeTrafficClock(t *testing.T) {
 		t.Fatalf("clock offset against a local node: %+v", off)
 	}
 	st := p.Status()
-	if st.Clock == nil || st.Clock.Node != off.Node {
+	// The background loop measures too and may pick another node's
+	// sample (the one with the shortest round trip wins).
+	if st.Clock == nil || st.Clock.Node == "" || st.Clock.Agreeing < 2 {
 		t.Fatalf("status clock %+v", st.Clock)
 	}
 	var used, inUse int
