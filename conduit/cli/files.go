@@ -20,27 +20,21 @@ import (
 	"golang.org/x/term"
 
 	"github.com/borgios/borgios/conduit"
-	"github.com/borgios/borgios/node"
 	"github.com/borgios/borgios/node/cell"
 	"github.com/borgios/borgios/node/files"
-	"github.com/borgios/borgios/node/identity"
 	"github.com/borgios/borgios/node/ledgercell"
 	"github.com/borgios/borgios/node/registry"
 	"github.com/borgios/borgios/node/shard"
 	"github.com/borgios/borgios/node/stream"
-	"github.com/borgios/borgios/node/transport"
-	"github.com/borgios/borgios/node/wire"
 )
 
 func init() { subcommands = append(subcommands, newFilesCmd) }
 
 type filesFlags struct {
-	peers            []string
-	keyfile, network string
-	timeout          time.Duration
-	asJSON           bool
-	recursive        bool
-	progress         string
+	personFlags
+	asJSON    bool
+	recursive bool
+	progress  string
 }
 
 func newFilesCmd() *cobra.Command {
@@ -59,10 +53,7 @@ comes back on any machine from the phrase alone. Two machines changing the
 tree at once never lose an update: the later one re-reads and merges.`,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringArrayVar(&f.peers, "peer", nil, "node to talk to, as NODEKEY@HOST:PORT (repeatable; at least one)")
-	pf.StringVar(&f.keyfile, "keyfile", "", "read the keys from this key file instead of a phrase")
-	pf.StringVar(&f.network, "network", node.DefaultNetwork, "network ID")
-	pf.DurationVar(&f.timeout, "timeout", 2*time.Hour, "give up after this long")
+	f.register(pf, 2*time.Hour)
 	pf.BoolVar(&f.asJSON, "json", false, "print JSON")
 	pf.StringVar(&f.progress, "progress", "auto", "progress on stderr: auto (a bar on a terminal, a few lines otherwise), always, never")
 	ls := &cobra.Command{Use: "ls [REMOTE]", Short: "List a directory (the root by default)", Args: cobra.MaximumNArgs(1),
@@ -101,44 +92,14 @@ type filesCtx struct {
 }
 
 func (f *filesFlags) run(cmd *cobra.Command, args []string, do func(context.Context, *filesCtx, []string) error) error {
-	if len(f.peers) == 0 {
-		return errors.New("--peer NODEKEY@HOST:PORT is required: a node to talk to")
-	}
-	var targets []cell.Target
-	for _, p := range f.peers {
-		c, err := node.ParseContact(p)
-		if err != nil {
-			return err
-		}
-		targets = append(targets, cell.Target{Key: c.Key, Addr: c.Addr})
-	}
-	in := newSecretInput(cmd)
-	var k *identity.Keys
-	var err error
-	if f.keyfile != "" {
-		k, err = keysFromKeyFileInput(in, f.keyfile)
-	} else {
-		k, err = keysFromPhraseInput(in)
-	}
+	pc, err := f.connect(cmd, "files")
 	if err != nil {
 		return err
 	}
-	defer k.Wipe()
-	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+	defer pc.close()
+	ctx, cancel := f.context(cmd)
 	defer cancel()
-	_, trKey, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		return err
-	}
-	tr, err := transport.Listen(transport.Config{Key: trKey, ListenAddr: "0.0.0.0:0"})
-	if err != nil {
-		return fmt.Errorf("files: %w", err)
-	}
-	defer tr.Close()
-	now := func() int64 { return time.Now().UnixMilli() }
-	caller := &cell.Client{Transport: tr, Key: k.Account, Network: f.network, Now: now,
-		Verifier: wire.NewVerifier(wire.Config{Network: f.network, Now: now})}
-	view := &peerView{call: caller, peers: targets}
+	k, caller, view, targets := pc.keys, pc.caller, pc.view, pc.peers
 	sc, err := shard.NewClient(shard.ClientConfig{Call: caller, FileRoot: &k.FileRoot, Members: view.members(shard.DNA.Name)})
 	if err != nil {
 		return fmt.Errorf("files: %w", err)

@@ -19,13 +19,14 @@ import (
 	"github.com/borgios/borgios/node/identity"
 )
 
-// filesNet starts n in-process nodes running crono, registry, shard and
-// files over QUIC on 127.0.0.1 and returns their contact lines once every
-// node's registry lists all of them as files members.
-func filesNet(t *testing.T, n int) []string {
+// cellNet starts n in-process nodes running crono, registry, shard and
+// the cell named over QUIC on 127.0.0.1 and returns their contact lines
+// once every node's registry lists all of them as members of it and of
+// shard.
+func cellNet(t *testing.T, n int, name string) []string {
 	t.Helper()
-	if !slices.Contains(node.CellNames(), files.DNA.Name) {
-		t.Skip("this build does not run the files cell yet (node/cells.go)")
+	if !slices.Contains(node.CellNames(), name) {
+		t.Skipf("this build does not run the %s cell yet (node/cells.go)", name)
 	}
 	var nodes []*node.Node
 	var contacts []string
@@ -36,7 +37,7 @@ func filesNet(t *testing.T, n int) []string {
 		}
 		nd, err := node.Start(context.Background(), node.Config{
 			DataDir: t.TempDir(), Listen: "127.0.0.1:0", Peers: peers,
-			Cells:         []string{"crono", "registry", "shard", "files"},
+			Cells:         []string{"crono", "registry", "shard", name},
 			TreeHeartbeat: 250 * time.Millisecond, PeerInterval: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
 		if err != nil {
@@ -50,7 +51,7 @@ func filesNet(t *testing.T, n int) []string {
 	for {
 		ok := true
 		for _, nd := range nodes {
-			if len(nd.Registry().Lookup(files.DNA.Name, 1000)) != n || len(nd.Registry().Lookup("shard", 1000)) != n {
+			if len(nd.Registry().Lookup(name, 1000)) != n || len(nd.Registry().Lookup("shard", 1000)) != n {
 				ok = false
 			}
 		}
@@ -58,11 +59,14 @@ func filesNet(t *testing.T, n int) []string {
 			return contacts
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the registries never listed all %d files nodes", n)
+			t.Fatalf("the registries never listed all %d %s nodes", n, name)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// filesNet is cellNet of the files cell.
+func filesNet(t *testing.T, n int) []string { return cellNet(t, n, files.DNA.Name) }
 
 func TestFilesPutGetLsRm(t *testing.T) {
 	peers := filesNet(t, 4)

@@ -15,22 +15,16 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/borgios/borgios/node"
-	"github.com/borgios/borgios/node/cell"
 	"github.com/borgios/borgios/node/identity"
 	"github.com/borgios/borgios/node/mail"
 	"github.com/borgios/borgios/node/shard"
-	"github.com/borgios/borgios/node/transport"
-	"github.com/borgios/borgios/node/wire"
 )
 
 func init() { subcommands = append(subcommands, newMailCmd) }
 
 type mailFlags struct {
-	peers            []string
-	keyfile, network string
-	timeout          time.Duration
-	asJSON           bool
+	personFlags
+	asJSON bool
 	// send
 	subject, body, bodyFile string
 	attach                  []string
@@ -55,10 +49,7 @@ send publishes it too). A message whose sender signature does not verify is
 listed and shown as FLAGGED: its From line proves nothing.`,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringArrayVar(&f.peers, "peer", nil, "node to talk to, as NODEKEY@HOST:PORT (repeatable; at least one)")
-	pf.StringVar(&f.keyfile, "keyfile", "", "read the keys from this key file instead of a phrase")
-	pf.StringVar(&f.network, "network", node.DefaultNetwork, "network ID")
-	pf.DurationVar(&f.timeout, "timeout", 30*time.Minute, "give up after this long")
+	f.register(pf, 30*time.Minute)
 	pf.BoolVar(&f.asJSON, "json", false, "print JSON")
 
 	send := &cobra.Command{Use: "send ADDRESS", Short: "Send a message (with attachments) to a borg1 address", Args: cobra.ExactArgs(1),
@@ -96,46 +87,14 @@ type mailCtx struct {
 }
 
 func (f *mailFlags) run(cmd *cobra.Command, args []string, do func(context.Context, *mailCtx, []string) error) error {
-	if len(f.peers) == 0 {
-		return errors.New("--peer NODEKEY@HOST:PORT is required: a node to talk to")
-	}
-	var targets []cell.Target
-	for _, p := range f.peers {
-		c, err := node.ParseContact(p)
-		if err != nil {
-			return err
-		}
-		targets = append(targets, cell.Target{Key: c.Key, Addr: c.Addr})
-	}
-	in := newSecretInput(cmd)
-	var k *identity.Keys
-	var err error
-	if f.keyfile != "" {
-		k, err = keysFromKeyFileInput(in, f.keyfile)
-	} else {
-		k, err = keysFromPhraseInput(in)
-	}
+	pc, err := f.connect(cmd, "mail")
 	if err != nil {
 		return err
 	}
-	defer k.Wipe()
-	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+	defer pc.close()
+	ctx, cancel := f.context(cmd)
 	defer cancel()
-	// A throwaway transport key: nodes learn the account from the signed
-	// requests, not from the connection.
-	_, trKey, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		return err
-	}
-	tr, err := transport.Listen(transport.Config{Key: trKey, ListenAddr: "0.0.0.0:0"})
-	if err != nil {
-		return fmt.Errorf("mail: %w", err)
-	}
-	defer tr.Close()
-	now := func() int64 { return time.Now().UnixMilli() }
-	caller := &cell.Client{Transport: tr, Key: k.Account, Network: f.network, Now: now,
-		Verifier: wire.NewVerifier(wire.Config{Network: f.network, Now: now})}
-	view := &peerView{call: caller, peers: targets}
+	k, caller, view := pc.keys, pc.caller, pc.view
 	mc, err := mail.NewClient(mail.ClientConfig{Call: caller, Keys: k,
 		Members: view.members(mail.DNA.Name), ShardMembers: view.members(shard.DNA.Name)})
 	if err != nil {

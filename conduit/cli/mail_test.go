@@ -2,11 +2,8 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,55 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/borgios/borgios/node"
 	"github.com/borgios/borgios/node/identity"
 	"github.com/borgios/borgios/node/mail"
 )
 
-// mailNet starts n in-process nodes running crono, registry, shard and
-// mail over QUIC on 127.0.0.1 and returns their contact lines once every
-// node's registry lists all of them as mail and shard members.
-func mailNet(t *testing.T, n int) []string {
-	t.Helper()
-	if !slices.Contains(node.CellNames(), mail.DNA.Name) {
-		t.Skip("this build does not run the mail cell yet (node/cells.go)")
-	}
-	var nodes []*node.Node
-	var contacts []string
-	for i := range n {
-		var peers []node.Contact
-		if i > 0 {
-			peers = append(peers, nodes[0].Contact(), nodes[i-1].Contact())
-		}
-		nd, err := node.Start(context.Background(), node.Config{
-			DataDir: t.TempDir(), Listen: "127.0.0.1:0", Peers: peers,
-			Cells:         []string{"crono", "registry", "shard", "mail"},
-			TreeHeartbeat: 250 * time.Millisecond, PeerInterval: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { nd.Close() })
-		nodes = append(nodes, nd)
-		contacts = append(contacts, nd.Contact().String())
-	}
-	deadline := time.Now().Add(120 * time.Second)
-	for {
-		ok := true
-		for _, nd := range nodes {
-			if len(nd.Registry().Lookup(mail.DNA.Name, 1000)) != n || len(nd.Registry().Lookup("shard", 1000)) != n {
-				ok = false
-			}
-		}
-		if ok {
-			return contacts
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the registries never listed all %d mail nodes", n)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+// mailNet is cellNet of the mail cell.
+func mailNet(t *testing.T, n int) []string { return cellNet(t, n, mail.DNA.Name) }
 
 type mailPerson struct {
 	phrase, addr string
