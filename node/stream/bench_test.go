@@ -218,8 +218,12 @@ func BenchmarkFetchSources(b *testing.B) {
 	b.ReportMetric(float64(lat.Microseconds())/N/1000, "range-first-byte-ms")
 }
 
-// benchMod lets a run try other windows: STREAM_WINDOW=initial,max,slots.
+// benchMod lets a run try other windows: STREAM_WINDOW=initial,max,slots,
+// and STREAM_QUEUE=pieces for the queue a window may build.
 func benchMod(c *Config) {
+	if q, err := strconv.ParseFloat(os.Getenv("STREAM_QUEUE"), 64); err == nil && q > 0 {
+		queueTarget = q
+	}
 	var a, b, s int
 	if _, err := fmt.Sscanf(os.Getenv("STREAM_WINDOW"), "%d,%d,%d", &a, &b, &s); err == nil {
 		c.InitialWindow, c.HolderWindow, c.Limiter = a, b, NewLimiter(s, 0)

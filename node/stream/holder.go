@@ -34,7 +34,7 @@ const minDelayWindow = 8
 // queueTarget is how many pieces (256 KiB each by default) a holder's
 // window may keep queued beyond its round trip before it stops growing:
 // 3 MiB, enough that a path's sender never runs dry between answers.
-const queueTarget = 12
+var queueTarget = 12.0
 
 func newHolder(m shard.Member, initial float64) *holder {
 	return &holder{m: m, cwnd: initial, ssthresh: 1 << 20}

@@ -124,7 +124,7 @@ func benchWAN(b *testing.B, rate float64, withHTTP3, shared bool) {
 			r := newPerson(b, c.v, c.k)
 			r.root, r.key = p.root, p.key
 			r.call.Key = p.key
-			f := r.fetcher(b, c.v, func(cfg *Config) { cfg.K = c.k })
+			f := r.fetcher(b, c.v, func(cfg *Config) { cfg.K = c.k; benchMod(cfg) })
 			out := &memFile{b: make([]byte, m.Size)}
 			start := time.Now()
 			rep, err := f.Fetch(context.Background(), m, out, Options{})
