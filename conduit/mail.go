@@ -207,35 +207,109 @@ func (s *Server) writeMailError(w http.ResponseWriter, err error) {
 	writeJSON(w, status, e)
 }
 
-// inbox lists the mailbox newest first and opens each message (a few at
-// a time); a message that does not open is listed with its error.
-func (s *Server) inbox(ctx context.Context, m *mailSession) ([]messageJSON, error) {
+// inbox lists one page of the mailbox, newest first: the messages at
+// [offset, offset+limit) of total. Only that page is opened (a few at a
+// time), and a message's header is opened once per unlock: messages are
+// immutable, so later views take it from the header cache and only read
+// flags and sizes come from the list. A message that does not open is
+// listed with its error (and tried again next time).
+func (s *Server) inbox(ctx context.Context, m *mailSession, offset, limit int) (page []messageJSON, total int, err error) {
 	es, err := m.client.List(ctx)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	sort.SliceStable(es, func(i, j int) bool { return es[i].Received > es[j].Received })
+	total = len(es)
+	es = es[min(offset, total):min(offset+limit, total)]
 	out := make([]messageJSON, len(es))
 	sem := make(chan struct{}, inboxReaders)
 	var wg sync.WaitGroup
 	for i, e := range es {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			msg, err := m.client.Read(ctx, e.ID)
-			if err != nil {
-				out[i] = messageJSON{ID: hex.EncodeToString(e.ID[:]), ReceivedMS: e.Received, Read: e.Read, Size: e.Size,
-					Attachments: []attachmentJSON{}, Error: err.Error()}
-				return
-			}
-			out[i] = messageOf(msg, false)
-			out[i].Size = e.Size
-		}()
+		if h, ok := s.mailHeads.get(m.keys.Address(), e.ID); ok {
+			out[i] = h
+		} else {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				msg, err := m.client.Read(ctx, e.ID)
+				if err != nil {
+					out[i] = messageJSON{ID: hex.EncodeToString(e.ID[:]), ReceivedMS: e.Received,
+						Attachments: []attachmentJSON{}, Error: err.Error()}
+					return
+				}
+				out[i] = messageOf(msg, false)
+				s.mailHeads.put(m.keys.Address(), e.ID, out[i])
+			}()
+		}
 	}
 	wg.Wait()
-	sort.SliceStable(out, func(i, j int) bool { return out[i].ReceivedMS > out[j].ReceivedMS })
-	return out, nil
+	for i, e := range es {
+		out[i].Read, out[i].Size = e.Read, e.Size
+	}
+	return out, total, nil
+}
+
+// inboxPage is the Mail page's page size; the API's default limit.
+const inboxPage = 50
+
+// maxInboxLimit bounds the API's limit.
+const maxInboxLimit = 500
+
+// mailHeads caches opened message headers (no bodies) of the unlocked
+// person, so each message is fetched and opened once per unlock rather
+// than on every view. forget wipes it at lock: decrypted mail does not
+// outlive the unlock.
+type mailHeads struct {
+	mu  sync.Mutex
+	who string
+	m   map[mail.ID]messageJSON
+}
+
+// maxMailHeads bounds the cache (a few hundred bytes each).
+const maxMailHeads = 20_000
+
+func (c *mailHeads) get(who string, id mail.ID) (messageJSON, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.who != who {
+		return messageJSON{}, false
+	}
+	h, ok := c.m[id]
+	return h, ok
+}
+
+func (c *mailHeads) put(who string, id mail.ID, h messageJSON) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.who != who || c.m == nil || len(c.m) >= maxMailHeads {
+		c.who, c.m = who, map[mail.ID]messageJSON{}
+	}
+	h.Body = nil
+	c.m[id] = h
+}
+
+func (c *mailHeads) size() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
+
+func (c *mailHeads) forget() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.who, c.m = "", nil
+}
+
+// pageBounds reads offset and limit from a query (limit 1..max, default def).
+func pageBounds(q url.Values, def, maxLimit int) (offset, limit int) {
+	offset, _ = strconv.Atoi(q.Get("offset"))
+	limit, err := strconv.Atoi(q.Get("limit"))
+	if err != nil || limit <= 0 {
+		limit = def
+	}
+	return max(offset, 0), min(limit, maxLimit)
 }
 
 // readMessage opens one message and, unless peek, marks it read.
@@ -362,7 +436,8 @@ func (s *Server) apiMailList(w http.ResponseWriter, r *http.Request) {
 	if err := s.ensurePublished(r.Context(), m); err != nil {
 		s.log.Warn("conduit: mail: publishing the key record", "err", err)
 	}
-	msgs, err := s.inbox(r.Context(), m)
+	offset, limit := pageBounds(r.URL.Query(), inboxPage, maxInboxLimit)
+	msgs, total, err := s.inbox(r.Context(), m, offset, limit)
 	if err != nil {
 		s.writeMailError(w, err)
 		return
@@ -370,7 +445,9 @@ func (s *Server) apiMailList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct {
 		Address  string        `json:"address"`
 		Messages []messageJSON `json:"messages"`
-	}{m.keys.Address(), msgs})
+		Total    int           `json:"total"`
+		Offset   int           `json:"offset"`
+	}{m.keys.Address(), msgs, total, offset})
 }
 
 // apiMailMessage is GET /api/mail/message?id=HEX[&peek=1].
@@ -575,10 +652,22 @@ func (s *Server) pageMail(w http.ResponseWriter, r *http.Request) {
 		_, e := mailError(err)
 		v.Error = "Your mail key could not be published, so others cannot write to you yet: " + e.Error
 	}
-	msgs, err := s.inbox(r.Context(), m)
+	pageNo, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	pageNo = max(pageNo, 1)
+	msgs, total, err := s.inbox(r.Context(), m, (pageNo-1)*inboxPage, inboxPage)
 	if err != nil {
 		_, e := mailError(err)
 		v.Error = "Could not open the mailbox: " + e.Error
+	}
+	if total > inboxPage {
+		first := (pageNo-1)*inboxPage + 1
+		v.Range = fmt.Sprintf("%d–%d of %d", min(first, total), min(first+len(msgs)-1, total), total)
+		if pageNo > 1 {
+			v.Newer = fmt.Sprintf("/mail?page=%d", pageNo-1)
+		}
+		if pageNo*inboxPage < total {
+			v.Older = fmt.Sprintf("/mail?page=%d", pageNo+1)
+		}
 	}
 	for _, j := range msgs {
 		row := web.MailRow{ID: j.ID, From: j.From, Verified: j.Verified, Problem: j.Problem, Subject: j.Subject,

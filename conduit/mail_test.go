@@ -80,6 +80,8 @@ func TestMailAPI(t *testing.T) {
 	var list struct {
 		Address  string        `json:"address"`
 		Messages []messageJSON `json:"messages"`
+		Total    int           `json:"total"`
+		Offset   int           `json:"offset"`
 	}
 	if st := bob.api("GET", "/api/mail/list", nil, &list); st != http.StatusOK || len(list.Messages) != 1 {
 		t.Fatalf("list: %d %+v", st, list)
@@ -114,7 +116,40 @@ func TestMailAPI(t *testing.T) {
 	if st := bob.api("GET", "/api/mail/message?id=zz", nil, &e); st != http.StatusBadRequest {
 		t.Fatalf("bad id: %d", st)
 	}
-	if st := bob.api("POST", "/api/mail/delete", mailIDsRequest{IDs: []string{out.ID}}, nil); st != http.StatusOK {
+	// Pages: two more letters, listed newest first in pages of two; the
+	// read flag comes from the mailbox even for a header opened before.
+	ids := []string{out.ID}
+	for _, subj := range []string{"two", "three"} {
+		st, b := alice.sendMail([][2]string{{"to", bobKeys.Address()}, {"subject", subj}, {"body", "b"}}, nil)
+		var o sent
+		if json.Unmarshal(b, &o); st != http.StatusOK {
+			t.Fatalf("send %s: %d %s", subj, st, b)
+		}
+		ids = append(ids, o.ID)
+		time.Sleep(5 * time.Millisecond) // distinct receive times
+	}
+	if st := bob.api("GET", "/api/mail/list?limit=2", nil, &list); st != http.StatusOK || list.Total != 3 || len(list.Messages) != 2 ||
+		list.Messages[0].Subject != "three" || list.Messages[1].Subject != "two" {
+		t.Fatalf("first page: %d %+v", st, list)
+	}
+	if st := bob.api("GET", "/api/mail/list?limit=2&offset=2", nil, &list); st != http.StatusOK || list.Total != 3 || list.Offset != 2 ||
+		len(list.Messages) != 1 || list.Messages[0].Subject != "hello" || list.Messages[0].Read {
+		t.Fatalf("second page: %d %+v", st, list)
+	}
+	if n := bob.mailHeads.size(); n != 3 {
+		t.Fatalf("headers cached after listing: %d", n)
+	}
+	// A lock forgets the opened headers.
+	if st := bob.api("POST", "/api/lock", nil, nil); st != http.StatusOK {
+		t.Fatalf("lock: %d", st)
+	}
+	if n := bob.mailHeads.size(); n != 0 {
+		t.Fatalf("%d opened mail headers kept after lock", n)
+	}
+	if st := bob.api("POST", "/api/unlock", unlockRequest{Mnemonic: bobPhrase}, nil); st != http.StatusOK {
+		t.Fatal(st)
+	}
+	if st := bob.api("POST", "/api/mail/delete", mailIDsRequest{IDs: ids}, nil); st != http.StatusOK {
 		t.Fatal(st)
 	}
 	if st := bob.api("GET", "/api/mail/list", nil, &list); st != http.StatusOK || len(list.Messages) != 0 {

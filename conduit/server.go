@@ -100,6 +100,8 @@ type Server struct {
 	genesisMu sync.Mutex
 	genesis   *ledger.Genesis // fetched once from the network
 
+	mailHeads mailHeads // opened mail headers, wiped at lock
+
 	rcptMu sync.Mutex
 	rcpt   *Receipts // the unlocked person's delivery receipts
 	// rcptGen counts locks, so receipts started before one never run

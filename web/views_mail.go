@@ -26,6 +26,9 @@ type MailboxView struct {
 	Rows    []MailRow
 	Error   string
 	Notice  string
+	// Range ("51–100 of 230") and the links to the newer and older pages,
+	// when the mailbox has more than one page.
+	Range, Newer, Older string
 }
 
 // MailAttachment is one attachment of an opened message.
