@@ -175,9 +175,13 @@ type certsAnswer struct {
 	Hashes [][]byte `cbor:"4,keyasint,omitempty"` // for Inv
 }
 
-// spreadPayload is the broadcast carrying certificates.
+// spreadPayload is the broadcast announcing new certificates: their
+// block hashes (a node fetches the ones it lacks from a tree neighbour or
+// the sender, see fetchAnnounced), or, from a node that predates
+// announcements, the certificates themselves.
 type spreadPayload struct {
-	Certs [][]byte `cbor:"1,keyasint"`
+	Certs  [][]byte `cbor:"1,keyasint,omitempty"`
+	Hashes [][]byte `cbor:"2,keyasint,omitempty"`
 }
 
 // decodeCerts decodes certificate bytes from the network; the caller

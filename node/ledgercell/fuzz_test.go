@@ -119,3 +119,28 @@ func FuzzInventoryAnswer(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSpreadPayload decodes a certificate broadcast as ingestLoop does:
+// certificates from an older node, or an announcement of block hashes.
+func FuzzSpreadPayload(f *testing.F) {
+	g := testGenesis(f, 2)
+	key := testKey("user", 0)
+	blk := ledger.NewBlock(g, key, 0, ledger.Hash{}, &ledger.Send{To: idOf(testKey("user", 1)), Amount: 1, Fee: g.Params.TransferFee})
+	fake := &ledger.Certificate{Block: blk, Sigs: []ledger.WitnessSig{{Witness: 0}, {Witness: 1}, {Witness: 2}}}
+	h := blk.Hash()
+	for _, sp := range []spreadPayload{{Hashes: [][]byte{h[:]}}, {Certs: [][]byte{fake.Encode()}}, {Hashes: [][]byte{{1}}}} {
+		b, _ := marshal(sp)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var sp spreadPayload
+		if wire.Unmarshal(data, &sp) != nil {
+			return
+		}
+		_, _ = decodeCerts(sp.Certs, MaxPage)
+		hs, err := parseAnnounced(sp.Hashes)
+		if err == nil && len(hs) != len(sp.Hashes) {
+			t.Fatalf("%d hashes parsed from %d", len(hs), len(sp.Hashes))
+		}
+	})
+}

@@ -219,3 +219,113 @@ func (c *Cell) fetchMissing(ctx context.Context, t cell.Target, hs []ledger.Hash
 	}
 	return out, nil
 }
+
+// fetchAnnounced fetches the announced certificates (block hashes from a
+// spread broadcast by from) that this node lacks: none at a witness,
+// which the clients' pushes reached. It asks the tree neighbours first,
+// witnesses among them before others (a neighbour that relayed the
+// announcement has usually fetched it by now, and this keeps the load on
+// the tree's edges), and the announcing witness last, which holds them
+// all. What no one gives, the next catch-up round brings.
+func (c *Cell) fetchAnnounced(raw [][]byte, from ed25519.PublicKey) ([]*ledger.Certificate, error) {
+	hs, err := parseAnnounced(raw)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	missing := hs[:0]
+	for _, h := range hs {
+		if _, ok := c.led.Certificate(h); !ok {
+			missing = append(missing, h)
+		}
+	}
+	c.mu.Unlock()
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	var out []*ledger.Certificate
+	for _, t := range c.announceSources(from) {
+		got, err := c.fetchMissing(c.ctx, t, missing)
+		if err != nil {
+			c.log.Debug("fetch announced certificates", "from", t.Addr, "err", err)
+		}
+		if len(got) == 0 {
+			continue
+		}
+		out = append(out, got...)
+		c.stats.fetched.Add(int64(len(got)))
+		have := make(map[ledger.Hash]bool, len(got))
+		for _, ct := range got {
+			have[ct.BlockHash()] = true
+		}
+		left := missing[:0]
+		for _, h := range missing {
+			if !have[h] {
+				left = append(left, h)
+			}
+		}
+		if missing = left; len(missing) == 0 {
+			return out, nil
+		}
+	}
+	return out, fmt.Errorf("%d announced certificates found nowhere yet", len(missing))
+}
+
+// announceSources lists where to fetch announced certificates: tree
+// neighbours that are witnesses, other neighbours, then the announcer.
+func (c *Cell) announceSources(from ed25519.PublicKey) []cell.Target {
+	var wit, other []cell.Target
+	seen := map[string]bool{}
+	add := func(key ed25519.PublicKey, addr string) {
+		id := string(key)
+		if seen[id] || addr == "" || len(key) != ed25519.PublicKeySize {
+			return
+		}
+		seen[id] = true
+		t := cell.Target{Key: key, Addr: addr}
+		if _, ok := c.g.WitnessIndex(key); ok {
+			wit = append(wit, t)
+		} else {
+			other = append(other, t)
+		}
+	}
+	if v := c.view.Load(); v != nil {
+		eps := append([]cell.Endpoint{v.Parent}, v.Children...)
+		for _, e := range eps {
+			if k, err := hex.DecodeString(e.Key); err == nil {
+				add(k, e.Addr)
+			}
+		}
+	}
+	out := append(wit, other...)
+	if _, ok := c.g.WitnessIndex(from); ok && !seen[string(from)] && c.cfg.Witnesses != nil {
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.CallTimeout)
+		ts, err := c.cfg.Witnesses(ctx)
+		cancel()
+		if err == nil {
+			for _, t := range ts {
+				if string(t.Key) == string(from) {
+					out = append(out, t)
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+// parseAnnounced checks an announcement's block hashes.
+func parseAnnounced(raw [][]byte) ([]ledger.Hash, error) {
+	if len(raw) > MaxInvPage {
+		return nil, fmt.Errorf("%d announced certificates, at most %d", len(raw), MaxInvPage)
+	}
+	hs := make([]ledger.Hash, 0, len(raw))
+	for _, b := range raw {
+		h, err := hashOf(b)
+		if err != nil {
+			return nil, fmt.Errorf("announcement: %w", err)
+		}
+		hs = append(hs, h)
+	}
+	return hs, nil
+}
