@@ -45,8 +45,11 @@ type ClientConfig struct {
 	MaxInFlight int
 	// Linger is how long a small request waits for more calls to join it
 	// while another request to the same witness is in flight (default
-	// 2 ms; negative: never). LingerItems ends the wait early once that
-	// many blocks and certificates are gathered (default 64).
+	// 5 ms; negative: never). LingerItems ends the wait early once that
+	// many blocks and certificates are gathered (default 128). 5 ms/128
+	// measured 5 % less CPU per transfer than 2 ms/64 at 128 senders
+	// (side by side, same machine state) and no worse finality: every
+	// request costs an envelope signature and check on each side.
 	Linger      time.Duration
 	LingerItems int
 	// PushBehind makes Certify return as soon as the certificate is
@@ -88,10 +91,10 @@ func NewClient(cfg ClientConfig) *Client {
 		cfg.MaxInFlight = 2
 	}
 	if cfg.Linger == 0 {
-		cfg.Linger = 2 * time.Millisecond
+		cfg.Linger = 5 * time.Millisecond
 	}
 	if cfg.LingerItems <= 0 {
-		cfg.LingerItems = 64
+		cfg.LingerItems = 128
 	}
 	if cfg.Key == nil && cfg.Caller != nil {
 		cfg.Key = cfg.Caller.Key
