@@ -156,3 +156,38 @@ func TestHumanBytes(t *testing.T) {
 		}
 	}
 }
+
+// A computer whose clock is ten minutes fast (a stranger's laptop): the
+// commands learn the network's time from the peers' signed answers, say
+// so, and work; with the correction off, the nodes refuse every request.
+func TestFilesWrongClock(t *testing.T) {
+	peers := filesNet(t, 3)
+	phrase, err := identity.NewMnemonic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	skew := int64(10 * 60 * 1000)
+	real := computerClock
+	computerClock = func() int64 { return real() + skew }
+	t.Cleanup(func() { computerClock = real })
+	base := []string{"files", "--peer", peers[0], "--peer", peers[1], "--peer", peers[2]}
+	src := filepath.Join(t.TempDir(), "note.txt")
+	os.WriteFile(src, []byte("the clock was wrong"), 0o600)
+	code, out, errOut := runCLI(t, phrase+"\n", append(slices.Clone(base), "put", src, "/note.txt")...)
+	if code != 0 || !strings.Contains(errOut, "clock is 10m0s ahead of the network's") {
+		t.Fatalf("put with a clock 10 minutes fast: exit %d\n%s\n%s", code, out, errOut)
+	}
+	dst := filepath.Join(t.TempDir(), "note.txt")
+	if code, _, errOut := runCLI(t, phrase+"\n", append(slices.Clone(base), "get", "/note.txt", dst)...); code != 0 {
+		t.Fatalf("get: exit %d\n%s", code, errOut)
+	}
+	if got, _ := os.ReadFile(dst); string(got) != "the clock was wrong" {
+		t.Fatalf("read back %q", got)
+	}
+	// One peer only, a day slow: trusted, since the person named it.
+	skew = -24 * 3600 * 1000
+	if code, out, errOut := runCLI(t, phrase+"\n", "files", "--peer", peers[1], "ls"); code != 0 || !strings.Contains(out, "/note.txt") ||
+		!strings.Contains(errOut, "clock is 24h0m0s behind") {
+		t.Fatalf("ls with a clock a day slow: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
