@@ -220,12 +220,14 @@ func clockView(c *netclient.ClockOffset) web.ClockView {
 	}
 	v := web.ClockView{Offset: formatOffset(c.OffsetMs), Measured: true}
 	switch {
+	case c.Adjustment == "disputed":
+		v.Note = fmt.Sprintf("The nodes asked disagree about the time (fewer than two agree); BorgIOS keeps its own (%s from this computer's clock).", formatOffset(c.AppliedMs))
 	case !c.Synced:
 		v.Note = "The node asked has not synced to network time yet."
 	case math.Abs(c.OffsetMs) < 1000:
 		v.Note = fmt.Sprintf("This computer's clock agrees with network time (measured to ±%.1f ms).", c.RTTMs/2)
 	default:
-		v.Note = "This computer's clock is off; BorgIOS uses network time, so nothing needs doing."
+		v.Note = fmt.Sprintf("This computer's clock is off; BorgIOS signs with network time (%s from this computer's clock, %d nodes agreeing), so nothing needs doing.", formatOffset(c.AppliedMs), c.Agreeing)
 	}
 	return v
 }
