@@ -1,7 +1,7 @@
 // Package ledgercell runs the shell ledger (node/ledger, a pure core) as the
 // "ledger" cell on real nodes: every member keeps a verifying Ledger fed by
-// certificates that arrive as tree broadcasts, confirm requests and
-// catch-up pages; members whose node key is a genesis witness also run a
+// certificates that arrive as confirm requests, announced by hash in tree
+// broadcasts (and fetched if missing) and in catch-up pages; members whose node key is a genesis witness also run a
 // Witness on the node's bbolt file and answer vote requests in batches
 // (group commit: one fsync for every vote that queued during the last one).
 //
