@@ -48,7 +48,7 @@ func verifyWitnessSig(g *Genesis, w uint16, block Hash, path []Hash, sig *Signat
 // Encode returns the vote's bytes:
 // witness u16 | block [32] | path length u8 | path [32]* | sig [64].
 func (v Vote) Encode() []byte {
-	var w writer
+	w := writer{b: make([]byte, 0, 2+32+1+32*len(v.Path)+64)}
 	w.u16(v.Witness)
 	w.hash(v.Block)
 	w.path(v.Path)
