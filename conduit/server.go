@@ -102,6 +102,9 @@ type Server struct {
 
 	mailHeads mailHeads // opened mail headers, wiped at lock
 
+	headsMu sync.Mutex
+	heads   map[ledger.AccountID]uint64 // next block seq after the newest this conduit certified, per account
+
 	rcptMu sync.Mutex
 	rcpt   *Receipts // the unlocked person's delivery receipts
 	// rcptGen counts locks, so receipts started before one never run

@@ -162,7 +162,7 @@ func (s *Server) wallet(ctx context.Context) (walletJSON, error) {
 	}
 	defer ws.close()
 	me := ws.ledger.Account()
-	info, err := ws.ledger.Balance(ctx, me)
+	info, err := s.balanceSince(ctx, ws, me)
 	if err != nil {
 		return walletJSON{}, fmt.Errorf("conduit: balance: %w", err)
 	}
@@ -310,7 +310,9 @@ func (s *Server) send(ctx context.Context, to ledger.AccountID, amt ledger.Amoun
 	if to == ws.ledger.Account() {
 		return nil, fmt.Errorf("%w: that is your own address", errBadSend)
 	}
-	return ws.ledger.Send(ctx, to, amt)
+	ct, err := ws.ledger.Send(ctx, to, amt)
+	s.wrote(ct)
+	return ct, err
 }
 
 func (s *Server) receive(ctx context.Context) (*ledger.Certificate, error) {
@@ -322,7 +324,46 @@ func (s *Server) receive(ctx context.Context) (*ledger.Certificate, error) {
 		return nil, err
 	}
 	defer ws.close()
-	return ws.ledger.Receive(ctx)
+	ct, err := ws.ledger.Receive(ctx)
+	s.wrote(ct)
+	return ct, err
+}
+
+// wrote remembers the newest block this conduit certified for an
+// account, so the next balance shown is never older (read your own
+// writes): certificates reach the other nodes a moment after the quorum.
+func (s *Server) wrote(ct *ledger.Certificate) {
+	if ct == nil || ct.Block == nil {
+		return
+	}
+	s.headsMu.Lock()
+	defer s.headsMu.Unlock()
+	if s.heads == nil {
+		s.heads = map[ledger.AccountID]uint64{}
+	}
+	if a := ct.Block.Account; ct.Block.Seq+1 > s.heads[a] {
+		s.heads[a] = ct.Block.Seq + 1
+	}
+}
+
+// balanceSince reads acct's verified balance, and when the node asked
+// has not yet got the newest block this conduit certified for it, asks
+// again (up to about two seconds) rather than show an older balance.
+func (s *Server) balanceSince(ctx context.Context, ws *walletSession, acct ledger.AccountID) (ledgercell.AccountInfo, error) {
+	s.headsMu.Lock()
+	want := s.heads[acct]
+	s.headsMu.Unlock()
+	for try := 1; ; try++ {
+		info, err := ws.ledger.Balance(ctx, acct)
+		if err != nil || info.Next >= want || try == 6 {
+			return info, err
+		}
+		select {
+		case <-ctx.Done():
+			return info, nil
+		case <-time.After(time.Duration(try) * 100 * time.Millisecond):
+		}
+	}
 }
 
 func walletError(err error) (int, apiError) {

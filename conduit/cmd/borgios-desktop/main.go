@@ -68,6 +68,14 @@ func run() int {
 		case <-windowGone:
 			return
 		}
+		if ctx.Err() != nil {
+			// A signal stopped the conduit: wails.Run has its own
+			// SIGINT/SIGTERM handler that closes the window, and a
+			// second Quit from here races it inside GTK
+			// (gtk_main_quit twice: "Attempt to unlock mutex that was
+			// not locked", SIGABRT).
+			return
+		}
 		select {
 		case wctx := <-started:
 			wruntime.Quit(wctx)
