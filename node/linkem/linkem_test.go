@@ -149,10 +149,12 @@ func TestConfigChecked(t *testing.T) {
 	l.Close()
 }
 
-// Routes share one link: two targets behind it, bursting at once, get the
-// rate and the queue of one link between them, not one each.
+// Routes share one link: two targets behind it get the rate of one link
+// between them, not one each. The queue holds everything (no drops), so
+// every datagram arrives, and all of them together take at least as long
+// as one link's rate allows: twice what separate links would need.
 func TestRoutesShareTheLink(t *testing.T) {
-	const size, rate, queue = 1000, 800_000, 20_000
+	const size, rate, each = 1000, 800_000, 40 // 100 kB/s; 80 kB in all: >= 0.8 s
 	var srvs []*net.UDPConn
 	for range 2 {
 		s, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -162,7 +164,7 @@ func TestRoutesShareTheLink(t *testing.T) {
 		defer s.Close()
 		srvs = append(srvs, s)
 	}
-	l, c0 := start(t, Config{Target: srvs[0].LocalAddr().String(), Rate: rate, Queue: queue, Burst: size})
+	l, c0 := start(t, Config{Target: srvs[0].LocalAddr().String(), Rate: rate, Queue: 4 * each * size, Burst: size})
 	r, err := l.Route(srvs[1].LocalAddr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -175,39 +177,36 @@ func TestRoutesShareTheLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c1.Close()
-	p := make([]byte, size)
-	start := time.Now()
-	for range 200 {
-		c0.Write(p)
-		c1.Write(p)
-	}
 	got := make([]int, 2)
-	done := make(chan struct{})
+	done := make(chan struct{}, 2)
 	for i, s := range srvs {
 		go func() {
+			defer func() { done <- struct{}{} }()
 			b := make([]byte, maxDatagram)
-			for {
-				s.SetReadDeadline(time.Now().Add(2 * time.Second))
+			for got[i] < each {
+				s.SetReadDeadline(time.Now().Add(30 * time.Second))
 				if _, _, err := s.ReadFromUDP(b); err != nil {
-					break
+					return
 				}
 				got[i]++
 			}
-			done <- struct{}{}
 		}()
 	}
-	<-done
-	<-done
-	elapsed := time.Since(start) - 2*time.Second
-	st := l.Stats()
-	total := got[0] + got[1]
-	if got[0] == 0 || got[1] == 0 || st.UpQueueDrops == 0 || total >= 400 {
-		t.Fatalf("delivered %v of 200 each, stats %+v", got, st)
+	p := make([]byte, size)
+	start := time.Now()
+	for range each {
+		c0.Write(p)
+		c1.Write(p)
 	}
-	// One link's rate for both: the delivered bytes took at least as long
-	// as one link's rate allows for all of them.
-	if min := time.Duration(float64((total-1)*size) / (rate / 8) * float64(time.Second)); elapsed < min*9/10 {
-		t.Fatalf("%d datagrams through two routes in %v: one link allows no less than %v", total, elapsed, min)
+	<-done
+	<-done
+	elapsed := time.Since(start)
+	st := l.Stats()
+	if got[0] != each || got[1] != each || st.UpQueueDrops != 0 {
+		t.Fatalf("delivered %v of %d each, stats %+v", got, each, st)
+	}
+	if min := time.Duration(float64((2*each-1)*size) / (rate / 8) * float64(time.Second)); elapsed < min*9/10 {
+		t.Fatalf("%d datagrams through two routes in %v: one shared link allows no less than %v", 2*each, elapsed, min)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
