@@ -126,6 +126,10 @@ func benchWAN(b *testing.B, rate float64, withHTTP3, shared bool) {
 			r.call.Key = p.key
 			f := r.fetcher(b, c.v, func(cfg *Config) { cfg.K = c.k; benchMod(cfg) })
 			out := &memFile{b: make([]byte, m.Size)}
+			var before linkem.Stats
+			if first != nil {
+				before = first.Stats()
+			}
 			start := time.Now()
 			rep, err := f.Fetch(context.Background(), m, out, Options{})
 			if err != nil {
@@ -135,7 +139,13 @@ func benchWAN(b *testing.B, rate float64, withHTTP3, shared bool) {
 			if !bytes.Equal(out.b, data) {
 				b.Fatal("fetched bytes differ")
 			}
-			b.Logf("%d holder(s): %v, %d requests, %d duplicates, %d timeouts, sources %v", c.k, rep.Elapsed, rep.Requests, rep.Duplicates, rep.Timeouts, rep.Sources)
+			drops := uint64(0)
+			if first != nil {
+				st := first.Stats()
+				drops = st.DownQueueDrops - before.DownQueueDrops + st.UpQueueDrops - before.UpQueueDrops
+			}
+			b.Logf("%d holder(s): %v, %d requests, %d duplicates, %d timeouts, %d datagrams dropped by the first link's queue, sources %v",
+				c.k, rep.Elapsed, rep.Requests, rep.Duplicates, rep.Timeouts, drops, rep.Sources)
 		}
 	}
 	N := float64(b.N)
