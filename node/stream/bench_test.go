@@ -182,8 +182,8 @@ func BenchmarkFetchSources(b *testing.B) {
 	_, m := p.put(b, n)
 	one := &view{}
 	one.set([]shard.Member{nodes[0].member()})
-	all := p.fetcher(b, v, nil)
-	single := p.fetcher(b, one, func(c *Config) { c.K = 1 })
+	all := p.fetcher(b, v, benchMod)
+	single := p.fetcher(b, one, func(c *Config) { c.K = 1; benchMod(c) })
 	out := &memFile{b: make([]byte, m.Size)}
 	b.SetBytes(int64(n))
 	b.ResetTimer()
