@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -12,30 +11,24 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/borgios/borgios/node"
-	"github.com/borgios/borgios/node/cell"
 	"github.com/borgios/borgios/node/identity"
 	"github.com/borgios/borgios/node/ledger"
 	"github.com/borgios/borgios/node/ledgercell"
-	"github.com/borgios/borgios/node/transport"
-	"github.com/borgios/borgios/node/wire"
 )
 
 func init() { subcommands = append(subcommands, newWalletCmd) }
 
 type walletFlags struct {
-	peer, keyfile, network, genesis string
-	timeout                         time.Duration
-	asJSON                          bool
+	personFlags
+	genesis string
+	asJSON  bool
 }
 
 func (f *walletFlags) add(cmd *cobra.Command) {
-	cmd.PersistentFlags().StringVar(&f.peer, "peer", "", "node to talk to, as NODEKEY@HOST:PORT (required)")
-	cmd.PersistentFlags().StringVar(&f.keyfile, "keyfile", "", "read the keys from this key file instead of a phrase")
-	cmd.PersistentFlags().StringVar(&f.network, "network", node.DefaultNetwork, "network ID")
-	cmd.PersistentFlags().StringVar(&f.genesis, "genesis", "", "genesis file to trust (default: the one the --peer node serves)")
-	cmd.PersistentFlags().DurationVar(&f.timeout, "timeout", 30*time.Second, "give up after this long")
-	cmd.PersistentFlags().BoolVar(&f.asJSON, "json", false, "print JSON")
+	pf := cmd.PersistentFlags()
+	f.register(pf, 30*time.Second)
+	pf.StringVar(&f.genesis, "genesis", "", "genesis file to trust (default: the one the first --peer node serves)")
+	pf.BoolVar(&f.asJSON, "json", false, "print JSON")
 }
 
 func newWalletCmd() *cobra.Command {
@@ -81,39 +74,15 @@ type walletCtx struct {
 }
 
 func (f *walletFlags) run(cmd *cobra.Command, args []string, do func(context.Context, *walletCtx, []string) error) error {
-	if f.peer == "" {
-		return errors.New("--peer NODEKEY@HOST:PORT is required: the node to talk to")
-	}
-	peer, err := node.ParseContact(f.peer)
+	pc, err := f.connect(cmd, "wallet")
 	if err != nil {
 		return err
 	}
-	in := newSecretInput(cmd)
-	var k *identity.Keys
-	if f.keyfile != "" {
-		k, err = keysFromKeyFileInput(in, f.keyfile)
-	} else {
-		k, err = keysFromPhraseInput(in)
-	}
-	if err != nil {
-		return err
-	}
-	defer k.Wipe()
-	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+	defer pc.close()
+	ctx, cancel := f.context(cmd)
 	defer cancel()
-	_, trKey, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		return err
-	}
-	tr, err := transport.Listen(transport.Config{Key: trKey, ListenAddr: "0.0.0.0:0"})
-	if err != nil {
-		return fmt.Errorf("wallet: %w", err)
-	}
-	defer tr.Close()
-	now := func() int64 { return time.Now().UnixMilli() }
-	caller := &cell.Client{Transport: tr, Key: k.Account, Network: f.network, Now: now,
-		Verifier: wire.NewVerifier(wire.Config{Network: f.network, Now: now})}
-	target := cell.Target{Key: peer.Key, Addr: peer.Addr}
+	caller := pc.caller
+	target := pc.peers[0]
 	var g *ledger.Genesis
 	if f.genesis != "" {
 		g, err = ledger.LoadGenesis(f.genesis)
