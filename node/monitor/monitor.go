@@ -30,10 +30,11 @@ type Monitor struct {
 	providers map[string]StatusFunc
 }
 
-// New returns a monitor with Go runtime and process collectors registered.
+// New returns a monitor with Go runtime, process and host CPU steal
+// collectors registered.
 func New() *Monitor {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), stealCollector())
 	return &Monitor{reg: reg, providers: map[string]StatusFunc{}}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -68,4 +69,24 @@ func TestStatusMetricsAndReadOnly(t *testing.T) {
 	if !strings.Contains(string(body), "BorgIOS node") {
 		t.Fatalf("page: %s", body)
 	}
+}
+
+// The host steal counter reads /proc/stat where there is one and is
+// exported in /metrics either way.
+func TestHostSteal(t *testing.T) {
+	if _, err := os.Stat("/proc/stat"); err == nil {
+		if _, ok := HostSteal(); !ok {
+			t.Fatal("/proc/stat exists but no steal column was read")
+		}
+	}
+	mfs, err := New().Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "borgios_host_cpu_steal_seconds_total" {
+			return
+		}
+	}
+	t.Fatal("borgios_host_cpu_steal_seconds_total not exported")
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/borgios/borgios/node/linkem"
+	"github.com/borgios/borgios/node/monitor"
 	"github.com/borgios/borgios/node/shard"
 )
 
@@ -111,6 +112,8 @@ func benchWAN(b *testing.B, rate float64, withHTTP3, shared bool) {
 	b.SetBytes(n)
 	b.ResetTimer()
 	var oneS, threeS, h3S float64
+	steal0, _ := monitor.HostSteal()
+	began := time.Now()
 	for range b.N {
 		if withHTTP3 {
 			h3S += http3Get(b, data)
@@ -149,6 +152,8 @@ func benchWAN(b *testing.B, rate float64, withHTTP3, shared bool) {
 		}
 	}
 	N := float64(b.N)
+	steal1, _ := monitor.HostSteal()
+	b.ReportMetric((steal1-steal0).Seconds()/(2*time.Since(began).Seconds()), "host-steal-share")
 	b.ReportMetric(oneS/N, "1holder-s")
 	b.ReportMetric(threeS/N, "3holders-s")
 	b.ReportMetric(oneS/threeS, "3holders-speedup")
