@@ -55,10 +55,14 @@ type ClientConfig struct {
 	// PushBehind makes Certify return as soon as the certificate is
 	// assembled (it is final then) and leaves its push to the witnesses
 	// to ride on the client's next requests, instead of waiting until a
-	// quorum holds it. For a busy client (a gateway certifying for many
-	// accounts) this halves the requests per transfer; the price is that
-	// another client may read an account from a witness a few
-	// milliseconds before that witness has the certificate.
+	// quorum holds it; the price is that another client may read an
+	// account from a witness a few milliseconds before that witness has
+	// the certificate. Without it a client does this only while it is
+	// busy (other Certify calls of its own in progress, as a gateway
+	// certifying for many accounts has: the push rides on their requests,
+	// 0.08 instead of 0.12 requests per transfer and 10-20 % more
+	// transfers/s at 128 senders), and a client certifying one block at a
+	// time (a person's conduit) waits for a quorum to hold it.
 	PushBehind bool
 }
 
@@ -80,6 +84,9 @@ type Client struct {
 	once   sync.Once
 
 	stats struct{ requests, blocks, certs atomic.Int64 }
+	// certifying counts Certify calls in progress: more than one is a
+	// busy client, whose pushes ride on its other requests.
+	certifying atomic.Int64
 }
 
 // NewClient builds a client.
@@ -217,6 +224,8 @@ type voteOutcome struct {
 func (c *Client) Certify(ctx context.Context, b *ledger.Block) (*ledger.Certificate, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
+	c.certifying.Add(1)
+	defer c.certifying.Add(-1)
 	if c.cfg.Submit != nil {
 		ct, err := Submit(ctx, c.cfg.Caller, *c.cfg.Submit, c.g, b)
 		if err == nil {
@@ -303,7 +312,7 @@ func (c *Client) Certify(ctx context.Context, b *ledger.Block) (*ledger.Certific
 	}
 	c.remember(cert)
 	sp := c.spreader(voters)
-	if c.cfg.PushBehind {
+	if c.cfg.PushBehind || c.certifying.Load() > 1 {
 		c.pushBehind(ts, sp, cert)
 	} else {
 		c.push(ctx, ts, sp, cert)
