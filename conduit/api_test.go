@@ -23,6 +23,7 @@ import (
 	"github.com/borgios/borgios/node/identity"
 	"github.com/borgios/borgios/node/ledger"
 	"github.com/borgios/borgios/node/ledgercell"
+	"github.com/borgios/borgios/node/mail"
 )
 
 func TestAPICreateLockUnlock(t *testing.T) {
@@ -172,6 +173,7 @@ func TestIdleLockThroughRequests(t *testing.T) {
 	if status := ts.api("POST", "/api/unlock", unlockRequest{Mnemonic: testPhrase}, &id); status != http.StatusOK {
 		t.Fatal(status)
 	}
+	ts.mailHeads.put(id.Address, mail.ID{1}, messageJSON{ID: "01", Subject: "opened before the idle lock"})
 	ts.clock.Advance(10 * time.Minute)
 	ts.api("GET", "/api/identity", nil, &id) // a real use: postpones
 	ts.clock.Advance(10 * time.Minute)
@@ -185,6 +187,9 @@ func TestIdleLockThroughRequests(t *testing.T) {
 	ts.api("GET", "/api/status", nil, &st)
 	if !st.Locked || st.LockReason != LockIdle || st.Address != "" {
 		t.Fatalf("not idle-locked: %+v", st)
+	}
+	if n := ts.mailHeads.size(); n != 0 {
+		t.Fatalf("%d opened mail headers kept after the idle lock", n)
 	}
 	status, body := ts.get("/welcome")
 	if status != http.StatusOK || !strings.Contains(body, "Locked after 15 minutes without use") {

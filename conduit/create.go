@@ -152,6 +152,14 @@ func (s *Server) afterUnlock() {
 // lock wipes the keys and any phrase being created.
 func (s *Server) lock(reason LockReason) {
 	s.vault.Lock(reason)
+	s.afterLock()
+}
+
+// afterLock forgets what the unlocked person left behind: a phrase being
+// created, the delivery receipts' key copy (signing what is pending) and
+// the opened mail headers. Every way of locking calls it.
+func (s *Server) afterLock() {
 	s.clearPending()
 	s.closeReceipts()
+	s.mailHeads.forget()
 }

@@ -243,10 +243,8 @@ func (s *Server) receiptsFor(ns *netSession) *Receipts {
 	return nil
 }
 
-// closeReceipts signs what is pending and wipes the key copy, and forgets
-// the opened mail headers (lock).
+// closeReceipts signs what is pending and wipes the key copy.
 func (s *Server) closeReceipts() {
-	s.mailHeads.forget()
 	s.rcptMu.Lock()
 	r := s.rcpt
 	s.rcpt = nil

@@ -117,7 +117,7 @@ func (s *Server) secure(next http.Handler) http.Handler {
 		// anything else runs, makes the lock exact and testable with a
 		// fake clock; the ticker in Run covers the no-request case.
 		if s.vault.CheckIdle() {
-			s.clearPending()
+			s.afterLock()
 		}
 		if !passive(r) {
 			s.vault.Touch()

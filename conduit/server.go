@@ -269,8 +269,7 @@ loop:
 		select {
 		case <-tick.C:
 			if s.vault.CheckIdle() {
-				s.clearPending()
-				s.closeReceipts()
+				s.afterLock()
 				s.log.Info("conduit: locked after idle period", "idle", s.cfg.IdleLock)
 			}
 		case <-ctx.Done():
@@ -283,8 +282,7 @@ loop:
 	}
 	s.doneOnce.Do(func() { close(s.done) })
 	s.vault.Lock(LockShutdown)
-	s.clearPending()
-	s.closeReceipts()
+	s.afterLock()
 	if serveErr != nil {
 		return fmt.Errorf("conduit: serving: %w", serveErr)
 	}
